@@ -1,0 +1,169 @@
+/*
+ * dune-micro - what running inside Dune costs, measured natively and inside
+ * Dune in the same process and the same run, reported as ratios.
+ *
+ *   dune-micro [-q]        (-q: fewer repetitions)
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dune.h"
+
+#define PAGE 4096
+#define REPS 5
+
+static double now(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static int quick;
+
+/* Each benchmark returns microseconds per operation. */
+static double bench_getppid(void)
+{
+    int n = quick ? 200 : 2000;
+    double t = now();
+
+    for (int i = 0; i < n; i++)
+        syscall(SYS_getppid);
+    return (now() - t) / n * 1e6;
+}
+
+/* Natively an unknown syscall (ENOSYS); inside Dune the empty hypercall:
+ * the cost of one VM exit and re-entry with no host work. */
+static double bench_empty_exit(void)
+{
+    int n = quick ? 200 : 2000;
+    double t = now();
+
+    for (int i = 0; i < n; i++)
+        syscall(0x44550002L);
+    return (now() - t) / n * 1e6;
+}
+
+static double bench_first_touch(void)
+{
+    size_t n = quick ? 128 : 1024;
+    char *p = mmap(NULL, n * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    double t;
+
+    if (p == MAP_FAILED)
+        return -1;
+    t = now();
+    for (size_t i = 0; i < n; i++)
+        ((volatile char *)p)[i * PAGE] = 1;
+    t = now() - t;
+    munmap(p, n * PAGE);
+    return t / n * 1e6;
+}
+
+static double bench_mmap_munmap(void)
+{
+    int n = quick ? 20 : 200;
+    double t = now();
+
+    for (int i = 0; i < n; i++) {
+        void *p = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED || munmap(p, 1 << 20) != 0)
+            return -1;
+    }
+    return (now() - t) / n * 1e6;
+}
+
+static volatile unsigned long sink;
+
+/* Pure CPL3 work: no system calls, no faults (the data fits in cache). */
+static double bench_compute(void)
+{
+    unsigned long x = 88172645463325252UL, acc = 0;
+    long n = quick ? 20000000 : 200000000;
+    double t = now();
+
+    for (long i = 0; i < n; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        acc += x & 0xff;
+    }
+    sink = acc;
+    return (now() - t) / n * 1e6;
+}
+
+struct bench {
+    const char *name, *unit_note;
+    double (*fn)(void);
+    double native, dune;
+};
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+static double median_of(double (*fn)(void))
+{
+    double v[REPS];
+
+    for (int i = 0; i < REPS; i++)
+        v[i] = fn();
+    qsort(v, REPS, sizeof v[0], cmp_double);
+    return v[REPS / 2];
+}
+
+int main(int argc, char **argv)
+{
+    struct bench b[] = {
+        { "getppid round trip", "us/call", bench_getppid, 0, 0 },
+        { "empty exit (floor)", "us/call", bench_empty_exit, 0, 0 },
+        { "first-touch page fault", "us/page", bench_first_touch, 0, 0 },
+        { "mmap+munmap 1 MiB", "us/pair", bench_mmap_munmap, 0, 0 },
+        { "compute loop", "ns/iter", bench_compute, 0, 0 },
+    };
+    size_t nb = sizeof b / sizeof b[0];
+    struct dune_status st;
+    int r;
+
+    quick = argc > 1 && !strcmp(argv[1], "-q");
+    for (size_t i = 0; i < nb; i++)
+        b[i].native = median_of(b[i].fn);
+    r = dune_enter(NULL);
+    if (r < 0) {
+        dune_status(&st);
+        fprintf(stderr, "dune-micro: cannot enter Dune (%s): native figures only\n", st.reason);
+    }
+    for (size_t i = 0; r == 0 && i < nb; i++)
+        b[i].dune = median_of(b[i].fn);
+    dune_status(&st);
+    if (r == 0)
+        dune_leave();
+
+    printf("dune-micro: median of %d runs, native and inside Dune (mode %s) in one process\n",
+           REPS, r == 0 ? dune_mode_name(st.mode) : "unavailable");
+    printf("| %-24s | %-8s | %10s | %10s | %9s |\n", "operation", "unit", "native", "dune",
+           "dune/nat");
+    printf("|--------------------------|----------|------------|------------|-----------|\n");
+    for (size_t i = 0; i < nb; i++) {
+        /* the compute loop is reported per iteration in ns, the rest in us */
+        double scale = strcmp(b[i].unit_note, "ns/iter") ? 1.0 : 1000.0;
+        if (r == 0)
+            printf("| %-24s | %-8s | %10.3f | %10.3f | %8.2fx |\n", b[i].name, b[i].unit_note,
+                   b[i].native * scale, b[i].dune * scale, b[i].dune / b[i].native);
+        else
+            printf("| %-24s | %-8s | %10.3f | %10s | %9s |\n", b[i].name, b[i].unit_note,
+                   b[i].native * scale, "-", "-");
+    }
+    if (r == 0)
+        printf("inside Dune: %lu syscalls forwarded, %lu exits, %lu faults, %u memslots\n",
+               st.syscalls, st.exits, st.faults, st.memslots);
+    return 0;
+}

@@ -1,0 +1,53 @@
+# bench build fragment (included from the top-level Makefile.am)
+#
+# GC benchmark suite (issue 6): four workloads on the ordinary Boehm API, the
+# shared metrics code (bench/workload.[ch]), the runner bench/run-suite and
+# its gnuplot script.  `make bench` builds and runs the suite; `make bench
+# QUICK=1` runs it at small sizes.  Extra runner options: BENCH_ARGS="...".
+
+# BENCH_PROGRAMS is an automake program list whose directory is BENCHdir:
+# `make` builds them, `make install` puts them (with nothing else of the
+# suite) under $(pkglibexecdir)/bench.
+BENCHdir = $(pkglibexecdir)/bench
+
+BENCH_WORKLOAD_SRC = bench/workload.c bench/workload.h
+BENCH_WORKLOAD_CPPFLAGS = $(AM_CPPFLAGS) $(BDWGC_CFLAGS)
+
+if HAVE_BDWGC
+BENCH_PROGRAMS += bench/gcbench bench/list bench/hashmap
+bench_gcbench_SOURCES = bench/gcbench.c $(BENCH_WORKLOAD_SRC)
+bench_gcbench_CPPFLAGS = $(BENCH_WORKLOAD_CPPFLAGS)
+bench_gcbench_LDADD = $(BDWGC_LIBS)
+bench_list_SOURCES = bench/list.c $(BENCH_WORKLOAD_SRC)
+bench_list_CPPFLAGS = $(BENCH_WORKLOAD_CPPFLAGS)
+bench_list_LDADD = $(BDWGC_LIBS)
+bench_hashmap_SOURCES = bench/hashmap.c $(BENCH_WORKLOAD_SRC)
+bench_hashmap_CPPFLAGS = $(BENCH_WORKLOAD_CPPFLAGS)
+bench_hashmap_LDADD = $(BDWGC_LIBS)
+if HAVE_LIBXML2
+BENCH_PROGRAMS += bench/xml
+bench_xml_SOURCES = bench/xml.c $(BENCH_WORKLOAD_SRC)
+bench_xml_CPPFLAGS = $(BENCH_WORKLOAD_CPPFLAGS) $(LIBXML2_CFLAGS)
+bench_xml_LDADD = $(BDWGC_LIBS) $(LIBXML2_LIBS)
+endif HAVE_LIBXML2
+
+if HAVE_CHECK
+# Runs every workload at a tiny size in full and mprotect modes.
+check_PROGRAMS += tests/check_bench
+TESTS += tests/check_bench
+tests_check_bench_SOURCES = tests/check_bench.c
+tests_check_bench_CPPFLAGS = $(AM_CPPFLAGS) $(CHECK_CFLAGS) \
+	-DBENCH_DIR='"$(abs_top_builddir)/bench"'
+tests_check_bench_LDADD = $(CHECK_LIBS)
+endif HAVE_CHECK
+endif HAVE_BDWGC
+
+EXTRA_DIST += bench/run-suite bench/suite.gp
+
+.PHONY: bench
+bench: $(BENCH_PROGRAMS)
+	QUICK="$(QUICK)" $(SHELL) $(top_srcdir)/bench/run-suite \
+	    --builddir "$(abs_top_builddir)" --srcdir "$(abs_top_srcdir)" $(BENCH_ARGS)
+
+
+include bench/dirty.mk

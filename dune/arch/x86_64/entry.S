@@ -1,0 +1,208 @@
+/*
+ * entry.S - the few instructions that cross between host and guest.
+ *
+ * Exception stubs run at guest CPL0 (emulated, ~1-2 us per instruction on a
+ * paravirtual KVM), so each path is a handful of instructions: push the
+ * vector, exit to the host with one `out`, and `iretq` through the frame the
+ * host may have edited (to retry, to skip, or to enter a signal handler).
+ */
+#define DUNE_PORT_EXC 0xE0
+
+    .text
+
+/* Vectors 0-31, 16 bytes apart; an error code of 0 is pushed where the
+ * CPU pushes none, so the host always sees [vector, error, rip, cs, rflags,
+ * rsp, ss] at the exception stack pointer. */
+.macro VEC n
+    .balign 16
+    .if (\n == 13)
+    jmp dune_gp_entry
+    .exitm
+    .endif
+    .if (\n == 8) || ((\n >= 10) && (\n <= 14)) || (\n == 17) || (\n == 21) || (\n == 29) || (\n == 30)
+    .else
+    pushq $0
+    .endif
+    pushq $\n
+    jmp dune_exc_common
+.endm
+
+    .globl dune_exc_vectors
+    .hidden dune_exc_vectors
+    .balign 16
+dune_exc_vectors:
+    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    VEC \n
+    .endr
+    .globl dune_exc_vectors_end
+    .hidden dune_exc_vectors_end
+dune_exc_vectors_end:
+
+dune_exc_common:
+    outb %al, $DUNE_PORT_EXC
+    addq $16, %rsp
+    iretq
+
+/*
+ * CPL0 gate for CPL3-mode applications.  Software interrupts from guest
+ * CPL3 are refused by some hypervisors (kvm_pvm raises #UD), but a
+ * privileged instruction always raises #GP into our CPL0 handler.  So the
+ * gate is `invlpg (%rdi)` executed at CPL3: the #GP handler recognises its
+ * address, does the flush for real (rdi = 0: the whole TLB) and skips it.
+ */
+    .globl dune_gate
+    .hidden dune_gate
+    .type dune_gate, @function
+dune_gate:
+    .globl dune_gate_insn
+    .hidden dune_gate_insn
+dune_gate_insn:
+    invlpg (%rdi)
+    ret
+    .size dune_gate, .-dune_gate
+
+dune_gp_entry:                  /* [err, rip, cs, rflags, rsp, ss] */
+    pushq %rax
+    leaq dune_gate_insn(%rip), %rax
+    cmpq %rax, 16(%rsp)
+    popq %rax
+    jne 3f
+    addq $8, %rsp               /* drop the error code */
+    testq %rdi, %rdi
+    jz 1f
+    invlpg (%rdi)
+    jmp 2f
+1:  pushq %rax
+    movq %cr3, %rax
+    movq %rax, %cr3
+    popq %rax
+2:  addq $3, (%rsp)             /* past the 3-byte invlpg */
+    iretq
+3:  pushq $13
+    jmp dune_exc_common
+
+/* int dune_enter_trampoline(uintptr_t *save_rsp, uintptr_t host_stack_top,
+ *                           struct dune_vcpu *v)
+ * Saves the callee-saved registers on the caller's stack, records the stack
+ * pointer and continues on the host stack in dune_host_start(v).  The guest
+ * later resumes at dune_enter_resume with that stack and rax = 0, so the
+ * call returns 0 inside the guest. */
+    .globl dune_enter_trampoline
+    .hidden dune_enter_trampoline
+    .type dune_enter_trampoline, @function
+dune_enter_trampoline:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    movq %rdx, %rdi
+    call dune_host_start
+    ud2
+    .globl dune_enter_resume
+    .hidden dune_enter_resume
+dune_enter_resume:
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size dune_enter_trampoline, .-dune_enter_trampoline
+
+/* int dune_leave_hc(void): the guest half of dune_leave().  The host turns
+ * the hypercall into a native jump back to the instruction after `syscall`
+ * with the same stack and callee-saved registers. */
+    .globl dune_leave_hc
+    .hidden dune_leave_hc
+    .type dune_leave_hc, @function
+dune_leave_hc:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq $0x44550001, %rax
+    syscall
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size dune_leave_hc, .-dune_leave_hc
+
+/* void dune_native_resume(const struct kvm_regs *r): load every register
+ * of r natively and jump to r->rip.  rip and rflags are staged just below
+ * the target's red zone, then `ret $128` pops rip and lands rsp exactly on
+ * r->rsp. */
+    .globl dune_native_resume
+    .hidden dune_native_resume
+    .type dune_native_resume, @function
+dune_native_resume:
+    movq 48(%rdi), %rax          /* target rsp */
+    subq $144, %rax
+    movq 136(%rdi), %rcx         /* rflags */
+    movq %rcx, 0(%rax)
+    movq 128(%rdi), %rcx         /* rip */
+    movq %rcx, 8(%rax)
+    movq %rax, %rsp
+    movq 0(%rdi), %rax
+    movq 8(%rdi), %rbx
+    movq 16(%rdi), %rcx
+    movq 24(%rdi), %rdx
+    movq 32(%rdi), %rsi
+    movq 56(%rdi), %rbp
+    movq 64(%rdi), %r8
+    movq 72(%rdi), %r9
+    movq 80(%rdi), %r10
+    movq 88(%rdi), %r11
+    movq 96(%rdi), %r12
+    movq 104(%rdi), %r13
+    movq 112(%rdi), %r14
+    movq 120(%rdi), %r15
+    movq 40(%rdi), %rdi
+    popfq
+    ret $128
+    .size dune_native_resume, .-dune_native_resume
+
+/* long dune_host_clone(const struct kvm_regs *g, void *ctx)
+ * Performs the guest's clone/clone3/fork/vfork natively.  The parent gets
+ * the result; the child continues in dune_clone_child(ctx, child_rsp) on a
+ * stack below the child's own (never on the red zone). */
+    .globl dune_host_clone
+    .hidden dune_host_clone
+    .type dune_host_clone, @function
+dune_host_clone:
+    pushq %r12
+    pushq %rbx
+    movq %rsi, %r12
+    movq %rdi, %rbx
+    movq 0(%rbx), %rax
+    movq 40(%rbx), %rdi
+    movq 32(%rbx), %rsi
+    movq 24(%rbx), %rdx
+    movq 80(%rbx), %r10
+    movq 64(%rbx), %r8
+    movq 72(%rbx), %r9
+    syscall
+    testq %rax, %rax
+    jz 1f
+    popq %rbx
+    popq %r12
+    ret
+1:  movq %r12, %rdi
+    movq %rsp, %rsi
+    leaq -1024(%rsp), %rsp
+    andq $-16, %rsp
+    call dune_clone_child
+    ud2
+    .size dune_host_clone, .-dune_host_clone
+
+    .section .note.GNU-stack,"",@progbits

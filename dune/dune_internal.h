@@ -1,0 +1,157 @@
+/*
+ * dune_internal.h - shared state of the Dune core (not installed).
+ *
+ * One VM per process (struct dune_vm, global), one vCPU per thread that is
+ * inside (struct dune_vcpu, reached through a thread-local pointer).  The host
+ * side of a thread runs on its own small stack while the guest side uses the
+ * thread's original stack: both share the same TLS, so host code must not
+ * touch errno (it uses dune_sys(), never libc wrappers, on hot paths).
+ */
+#ifndef DUNE_INTERNAL_H
+#define DUNE_INTERNAL_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dune.h"
+
+#define PAGE_SIZE 4096UL
+#define PAGE_MASK (~(PAGE_SIZE - 1))
+#define SLOT_ALIGN (2UL << 20)          /* memslots are created in 2 MiB units */
+#define USER_VA_END 0x800000000000UL    /* 47-bit user space */
+
+#define page_down(x) ((uintptr_t)(x) & PAGE_MASK)
+#define page_up(x) (((uintptr_t)(x) + PAGE_SIZE - 1) & PAGE_MASK)
+
+/* Guest-private "hypercall" syscall numbers: far above any real syscall, so
+ * natively they fail with ENOSYS. */
+#define DUNE_HC_BASE 0x44550000L
+#define DUNE_HC_LEAVE (DUNE_HC_BASE + 1)
+#define DUNE_HC_PROBE (DUNE_HC_BASE + 2)
+#define DUNE_HC_DIRTY_LOG_ENABLE (DUNE_HC_BASE + 3)
+#define DUNE_HC_DIRTY_LOG_READ (DUNE_HC_BASE + 4)
+
+/* I/O ports used by the CPL0 exception stubs to exit to the host. */
+#define DUNE_PORT_EXC 0xE0
+
+/* ---- raw system calls that leave errno alone ---- */
+static inline long dune_sys6(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
+{
+    register long r10 __asm__("r10") = a4;
+    register long r8 __asm__("r8") = a5;
+    register long r9 __asm__("r9") = a6;
+    long ret;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(nr), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+#define dune_sys3(nr, a, b, c) dune_sys6((nr), (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define dune_ioctl(fd, req, arg) dune_sys3(16 /* SYS_ioctl */, (fd), (req), (arg))
+
+/* ---- memslots (memslot.c) ---- */
+int slots_cover(uintptr_t start, uintptr_t end);
+int slots_set_dirty_log(uintptr_t start, uintptr_t end, bool on);
+long slots_dirty_read_clear(uintptr_t start, uintptr_t end, uint64_t *bitmap);
+unsigned slots_count(void);
+int dirty_log_enable_host(uintptr_t start, size_t len, int on);
+long dirty_log_read_host(uintptr_t start, size_t len, uint64_t *bitmap);
+
+/* ---- guest page tables (arch/x86_64/pgtable.c) ---- */
+int pt_init(void);
+int pt_map(uintptr_t start, uintptr_t end, int prot, bool user);
+void pt_unmap(uintptr_t start, uintptr_t end);
+uint64_t *pt_lookup(uintptr_t va, bool create);
+uintptr_t pt_root(void);
+bool pt_is_table_page(uintptr_t va);
+uint64_t pt_prot_bits(int prot, bool user);
+
+/* ---- address-space mirror (mirror.c) ---- */
+int mirror_all(void);
+int mirror_range(uintptr_t start, uintptr_t end, int prot);
+void mirror_unmap(uintptr_t start, uintptr_t end);
+int mirror_fault(uintptr_t addr, bool write, bool exec, int *si_code);
+
+/* ---- per-thread vCPU ---- */
+struct dune_vcpu {
+    int fd;
+    int id;
+    struct kvm_run *run;
+    void *host_stack;         /* mapping that holds the host-side stack */
+    uintptr_t host_stack_top;
+    uintptr_t enter_rsp;      /* guest stack pointer at dune_enter */
+    uintptr_t leave_rsp;      /* guest registers at dune_leave */
+    uintptr_t leave_rip;
+    void *cpu_page;           /* GDT + TSS (one page) */
+    void *ist_stack;          /* exception stack (IST1) */
+    uintptr_t ist_top;
+    bool leaving;
+    bool cpuid_set;
+    bool in_signal_setup;
+    struct kvm_xsave *xsave;  /* scratch for FPU state transfers */
+    unsigned long syscalls, exits, faults;
+};
+
+extern __thread struct dune_vcpu *dune_self;
+
+/* ---- the VM (vm.c) ---- */
+struct dune_vm {
+    int kvm_fd;
+    int vm_fd;
+    int run_size;
+    int max_vcpus;
+    bool sync_regs;           /* KVM_CAP_SYNC_REGS usable */
+    bool manual_protect;      /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 enabled */
+    bool initialized;
+    enum dune_mode mode;      /* chosen at the first dune_enter */
+    bool syscall_to_cpl0;     /* SYSCALL at CPL3 lands at CPL0 (hardware) */
+    uintptr_t mmio_base;      /* reserved VA/GPA range without a memslot */
+    uintptr_t syscall_stub;   /* generated LSTAR code */
+    void *idt;
+    uint64_t xcr0;
+    unsigned xsave_size;
+    struct kvm_cpuid2 *cpuid;
+    pthread_mutex_t lock;     /* guards memslots, page tables, mirror */
+    int error;
+    char reason[160];
+    atomic_ulong syscalls, exits, faults;
+    int nvcpus;
+};
+extern struct dune_vm dune_vm;
+
+void dune_set_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void dune_warn_once(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+bool dune_verbose(void);
+int dune_kvm_fd_above(int fd);
+
+/* ---- arch (arch/x86_64/cpu.c, entry.S) ---- */
+int arch_vm_setup(void);
+int arch_vcpu_setup(struct dune_vcpu *v, uintptr_t rip, uintptr_t rsp);
+int arch_save_fpu(struct kvm_xsave *x);
+void arch_restore_fpu(const struct kvm_xsave *x);
+uint64_t arch_fs_base(void);
+int arch_set_fs_base(struct dune_vcpu *v, uint64_t base);
+int arch_flush_tlb(uintptr_t va);
+
+/* entry.S */
+extern char dune_exc_vectors[], dune_exc_vectors_end[];
+extern char dune_enter_resume[];
+int dune_enter_trampoline(uintptr_t *save_rsp, uintptr_t host_stack_top, struct dune_vcpu *v);
+int dune_leave_hc(void);
+void dune_native_resume(const struct kvm_regs *r) __attribute__((noreturn));
+
+/* ---- run loop, syscalls, signals ---- */
+void vcpu_run_loop(struct dune_vcpu *v) __attribute__((noreturn));
+int vcpu_create(struct dune_vcpu **out);
+void vcpu_destroy(struct dune_vcpu *v);
+void syscall_handle(struct dune_vcpu *v, struct kvm_regs *r);
+int exception_handle(struct dune_vcpu *v, struct kvm_regs *r);
+int signal_sigreturn(struct dune_vcpu *v, struct kvm_regs *r);
+void dune_print_summary(void);
+
+#endif

@@ -1,0 +1,146 @@
+/*
+ * enter.c - the public entry points: enter, leave, status.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dune_internal.h"
+
+unsigned long dune_native_children(void);
+
+static bool mirrored;
+
+const char *dune_mode_name(enum dune_mode m)
+{
+    switch (m) {
+    case DUNE_MODE_CPL0:
+        return "cpl0";
+    case DUNE_MODE_CPL3:
+        return "cpl3";
+    default:
+        return "auto";
+    }
+}
+
+/* Guest CPL0 is emulated instruction by instruction on a paravirtual KVM
+ * (kvm_pvm): there the application must run at CPL3. */
+static bool cpl0_is_emulated(void)
+{
+    return access("/sys/module/kvm_pvm", F_OK) == 0;
+}
+
+static int resolve_mode(const struct dune_options *opts, enum dune_mode *out)
+{
+    enum dune_mode m = opts ? opts->mode : DUNE_MODE_AUTO;
+    const char *env = getenv("DUNE_MODE");
+
+    if (m == DUNE_MODE_AUTO && env && *env) {
+        if (!strcmp(env, "cpl0"))
+            m = DUNE_MODE_CPL0;
+        else if (!strcmp(env, "cpl3"))
+            m = DUNE_MODE_CPL3;
+        else if (strcmp(env, "auto")) {
+            dune_set_error(-EINVAL, "DUNE_MODE=%s: expected auto, cpl0 or cpl3", env);
+            return -EINVAL;
+        }
+    }
+    if (m == DUNE_MODE_AUTO)
+        m = cpl0_is_emulated() ? DUNE_MODE_CPL3 : DUNE_MODE_CPL0;
+    if (m != DUNE_MODE_CPL0 && m != DUNE_MODE_CPL3) {
+        dune_set_error(-EINVAL, "unknown mode %d", (int)m);
+        return -EINVAL;
+    }
+    *out = m;
+    return 0;
+}
+
+/* The first thread in picks the VM's mode and mirrors the address space. */
+static int prepare_vm(enum dune_mode m)
+{
+    int r = 0;
+
+    pthread_mutex_lock(&dune_vm.lock);
+    if (!mirrored) {
+        dune_vm.mode = m;
+        r = mirror_all();
+        if (r < 0)
+            dune_set_error(r, "cannot mirror the address space: %s", strerror(-r));
+        else
+            mirrored = true;
+    } else if (dune_vm.mode != m) {
+        dune_set_error(-EINVAL, "the VM already runs in %s mode", dune_mode_name(dune_vm.mode));
+        r = -EINVAL;
+    }
+    pthread_mutex_unlock(&dune_vm.lock);
+    return r;
+}
+
+int dune_enter(const struct dune_options *opts)
+{
+    struct dune_vcpu *v;
+    enum dune_mode m;
+    int r;
+
+    if (dune_self)
+        return -EALREADY;
+    if (opts && opts->flags)
+        return -EINVAL;
+    if ((r = resolve_mode(opts, &m)) < 0 || (r = dune_init()) < 0 || (r = prepare_vm(m)) < 0)
+        return r;
+    if ((r = vcpu_create(&v)) < 0)
+        return r;
+    r = arch_vcpu_setup(v, 0, 0);
+    if (r < 0) {
+        dune_set_error(r, "cannot set up the vCPU: %s", strerror(-r));
+        vcpu_destroy(v);
+        return r;
+    }
+    dune_self = v;
+    return dune_enter_trampoline(&v->enter_rsp, v->host_stack_top, v);
+}
+
+int dune_leave(void)
+{
+    if (!dune_self)
+        return -ENOTCONN;
+    return dune_leave_hc();
+}
+
+int dune_active(void)
+{
+    return dune_self != NULL;
+}
+
+int dune_status(struct dune_status *st)
+{
+    memset(st, 0, sizeof *st);
+    st->active = dune_self != NULL;
+    st->mode = dune_vm.initialized ? dune_vm.mode : DUNE_MODE_AUTO;
+    st->error = dune_vm.error;
+    snprintf(st->reason, sizeof st->reason, "%s", dune_vm.reason);
+    st->memslots = slots_count();
+    st->syscalls = atomic_load(&dune_vm.syscalls);
+    st->exits = atomic_load(&dune_vm.exits);
+    st->faults = atomic_load(&dune_vm.faults);
+    return 0;
+}
+
+/* One line for DUNE_VERBOSE=1, written without stdio (we may be on the
+ * host side of a thread that is inside malloc). */
+void dune_print_summary(void)
+{
+    char buf[256];
+    int n = snprintf(buf, sizeof buf,
+                     "dune: mode=%s memslots=%u syscalls=%lu exits=%lu faults=%lu vcpus=%d "
+                     "native-children=%lu\n",
+                     dune_mode_name(dune_vm.mode), slots_count(), atomic_load(&dune_vm.syscalls),
+                     atomic_load(&dune_vm.exits), atomic_load(&dune_vm.faults), dune_vm.nvcpus,
+                     dune_native_children());
+
+    if (n > 0)
+        dune_sys3(1, 2, buf, n < (int)sizeof buf ? n : (int)sizeof buf - 1);
+}

@@ -1,0 +1,123 @@
+/*
+ * dune.h - run the calling process inside its own KVM virtual machine.
+ *
+ * After dune_enter() the calling thread continues at the same instruction,
+ * on the same stack, inside a guest whose page tables mirror the process's
+ * address space (guest-physical == host-virtual).  Every system call is
+ * forwarded to the host and returns exactly what it would natively; faults
+ * become the signals they would natively be.  Dune-aware code can then use
+ * privileged features: guest page-table entries, their accessed/dirty bits
+ * and the TLB.
+ *
+ * Errors are negative errno values.  Nothing here needs root if /dev/kvm is
+ * accessible.
+ */
+#ifndef DUNE_H
+#define DUNE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <signal.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DUNE_API __attribute__((visibility("default")))
+
+/* Privilege level the application runs at inside the guest. */
+enum dune_mode {
+    DUNE_MODE_AUTO = 0, /* CPL3 where guest CPL0 is emulated (paravirtual KVM), else CPL0 */
+    DUNE_MODE_CPL0,     /* original Dune model: the app runs at guest ring 0 */
+    DUNE_MODE_CPL3,     /* the app runs at guest ring 3; a tiny CPL0 gate does privileged work */
+};
+
+struct dune_options {
+    enum dune_mode mode; /* DUNE_MODE_AUTO unless set; the DUNE_MODE environment
+                            variable (auto|cpl0|cpl3) overrides AUTO only */
+    unsigned flags;      /* reserved, must be 0 */
+};
+
+/* Open /dev/kvm and create the VM.  Idempotent.  dune_enter() calls it. */
+DUNE_API int dune_init(void);
+
+/* Move the calling thread into the guest.  opts may be NULL.  Returns 0 in
+ * the guest, or -errno (the thread keeps running natively; dune_status()
+ * says why).  -EALREADY if this thread is already inside. */
+DUNE_API int dune_enter(const struct dune_options *opts);
+
+/* Return the calling thread to native execution at the same point and
+ * release its vCPU.  -ENOTCONN if the thread is not inside Dune. */
+DUNE_API int dune_leave(void);
+
+/* 1 if the calling thread runs inside Dune, else 0. */
+DUNE_API int dune_active(void);
+
+struct dune_status {
+    int active;              /* calling thread is inside the guest */
+    enum dune_mode mode;     /* CPL0 or CPL3 when active */
+    int error;               /* last failure of init/enter (negative errno) or 0 */
+    char reason[160];        /* human-readable reason for `error` */
+    unsigned memslots;       /* KVM memory slots in use */
+    unsigned long syscalls;  /* system calls forwarded to the host */
+    unsigned long exits;     /* VM exits of any kind */
+    unsigned long faults;    /* guest exceptions handled */
+};
+DUNE_API int dune_status(struct dune_status *st);
+DUNE_API const char *dune_mode_name(enum dune_mode m);
+
+/* ---- privileged features for Dune-aware code (callable inside Dune) ---- */
+
+/* Page-table entry bits (x86-64 format). */
+#define DUNE_PTE_P   0x001ULL
+#define DUNE_PTE_W   0x002ULL
+#define DUNE_PTE_U   0x004ULL
+#define DUNE_PTE_A   0x020ULL
+#define DUNE_PTE_D   0x040ULL
+#define DUNE_PTE_NX  (1ULL << 63)
+
+/* Pointer to the last-level guest PTE that maps va, or NULL if no page
+ * table covers it (the entry itself may be non-present). */
+DUNE_API uint64_t *dune_pte_lookup(const void *va);
+
+/* Call fn for every present leaf PTE in [start, start+len); stop early if
+ * fn returns non-zero (and return that value). */
+typedef int (*dune_pte_fn)(uintptr_t va, uint64_t *pte, void *arg);
+DUNE_API int dune_pte_walk(void *start, size_t len, dune_pte_fn fn, void *arg);
+
+/* Read and clear the dirty (and accessed) bits of [start, start+len): bit i
+ * of bitmap is set if page i had D set.  Flushes the TLB for the cleared
+ * pages.  Returns the number of dirty pages or -errno. */
+DUNE_API long dune_dirty_read_clear(void *start, size_t len, uint64_t *bitmap);
+/* Same for the accessed bits. */
+DUNE_API long dune_accessed_read_clear(void *start, size_t len, uint64_t *bitmap);
+
+/* Invalidate the guest TLB entry for one page / the whole guest TLB. */
+DUNE_API int dune_flush_tlb_page(const void *va);
+DUNE_API int dune_flush_tlb(void);
+
+/* Change the guest protection of [start, start+len) (PROT_* bits) without
+ * touching the host mapping.  Accesses the guest forbids fault as they
+ * would natively (or reach the handler below). */
+DUNE_API int dune_protect(void *start, size_t len, int prot);
+
+/* Dune-aware page-fault handler: called in the guest for a #PF that the
+ * host mapping does not explain, instead of raising SIGSEGV.  Return 0 to
+ * retry the access (after fixing the mapping), non-zero to raise SIGSEGV as
+ * natively. */
+typedef int (*dune_pgflt_fn)(uintptr_t addr, uint64_t error_code, void *ucontext);
+DUNE_API dune_pgflt_fn dune_set_pgflt_handler(dune_pgflt_fn fn);
+
+/* ---- KVM dirty log (used by the dirty-tracking backends) ---- */
+
+/* Enable or disable the hypervisor's dirty log over the memslots covering
+ * [start, start+len).  Returns 0 or -errno. */
+DUNE_API int dune_dirty_log_enable(void *start, size_t len, int on);
+/* Read and clear the dirty log for [start, start+len) into bitmap (1 bit
+ * per page, LSB first).  Returns the number of dirty pages or -errno. */
+DUNE_API long dune_dirty_log_read_clear(void *start, size_t len, uint64_t *bitmap);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

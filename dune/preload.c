@@ -1,0 +1,28 @@
+/*
+ * preload.c - LD_PRELOAD'ed by dune-run: enter Dune before main().
+ *
+ * If Dune cannot be entered the program runs natively; we say why on one
+ * line of stderr (dune-run asked for Dune, so silence would mislead).
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dune.h"
+
+static void __attribute__((constructor(101))) dune_preload_enter(void)
+{
+    struct dune_status st;
+    int r;
+
+    if (getenv("DUNE_DISABLE"))
+        return;
+    r = dune_enter(NULL);
+    if (r < 0) {
+        dune_status(&st);
+        fprintf(stderr, "dune-run: running natively: %s\n",
+                st.reason[0] ? st.reason : strerror(-r));
+    }
+}

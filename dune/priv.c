@@ -1,0 +1,169 @@
+/*
+ * priv.c - privileged features for Dune-aware code running in the guest:
+ * page-table entries, their accessed/dirty bits, the TLB, the dirty log.
+ *
+ * Page tables are ordinary process memory mapped into the guest, so guest
+ * code reads them directly.  Clearing A/D bits or dropping permissions is
+ * done here, in the guest, so that a shadow-paging hypervisor sees the
+ * write, and is followed by a TLB flush (directly at CPL0, through the
+ * int $0x81 gate at CPL3).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "dune_internal.h"
+
+uint64_t *dune_pte_lookup(const void *va)
+{
+    if (!dune_vm.initialized)
+        return NULL;
+    return pt_lookup((uintptr_t)va, false);
+}
+
+int dune_pte_walk(void *start, size_t len, dune_pte_fn fn, void *arg)
+{
+    uintptr_t end = (uintptr_t)start + len;
+
+    if (!dune_vm.initialized)
+        return -ENOTCONN;
+    for (uintptr_t va = page_down(start); va < end; va += PAGE_SIZE) {
+        uint64_t *pte = pt_lookup(va, false);
+        int r;
+
+        if (!pte || !(*pte & DUNE_PTE_P))
+            continue;
+        if ((r = fn(va, pte, arg)) != 0)
+            return r;
+    }
+    return 0;
+}
+
+/* Flushing page by page is cheaper than a full flush only for a few pages. */
+#define FLUSH_ALL_THRESHOLD 32
+
+static long bits_read_clear(void *start, size_t len, uint64_t *bitmap, uint64_t bit)
+{
+    uintptr_t s = page_down(start), e = page_up((uintptr_t)start + len);
+    size_t npages = (e - s) / PAGE_SIZE;
+    long n = 0;
+
+    if (!dune_self)
+        return -ENOTCONN;
+    /* No libc calls here: in CPL0 mode on a paravirtual KVM this code is
+     * emulated, and the emulator cannot run glibc's vector routines. */
+    for (size_t w = 0; w < (npages + 63) / 64; w++) {
+        uint64_t word = 0;
+        for (size_t i = w * 64; i < npages && i < w * 64 + 64; i++) {
+            uint64_t *pte = pt_lookup(s + i * PAGE_SIZE, false);
+            if (!pte || !(*pte & bit))
+                continue;
+            __atomic_fetch_and(pte, ~bit, __ATOMIC_SEQ_CST);
+            word |= 1ULL << (i % 64);
+            n++;
+        }
+        ((volatile uint64_t *)bitmap)[w] = word;
+    }
+    if (n > FLUSH_ALL_THRESHOLD) {
+        arch_flush_tlb(0);
+    } else if (n) {
+        for (size_t i = 0; i < npages; i++)
+            if (bitmap[i / 64] >> (i % 64) & 1)
+                arch_flush_tlb(s + i * PAGE_SIZE);
+    }
+    return n;
+}
+
+long dune_dirty_read_clear(void *start, size_t len, uint64_t *bitmap)
+{
+    return bits_read_clear(start, len, bitmap, DUNE_PTE_D);
+}
+
+long dune_accessed_read_clear(void *start, size_t len, uint64_t *bitmap)
+{
+    return bits_read_clear(start, len, bitmap, DUNE_PTE_A);
+}
+
+int dune_flush_tlb_page(const void *va)
+{
+    if (!dune_self)
+        return -ENOTCONN;
+    return arch_flush_tlb(page_down(va));
+}
+
+int dune_flush_tlb(void)
+{
+    if (!dune_self)
+        return -ENOTCONN;
+    return arch_flush_tlb(0);
+}
+
+int dune_protect(void *start, size_t len, int prot)
+{
+    uintptr_t s = page_down(start), e = page_up((uintptr_t)start + len);
+    uint64_t bits = pt_prot_bits(prot, true);
+
+    if (!dune_self)
+        return -ENOTCONN;
+    if ((uintptr_t)start != s)
+        return -EINVAL;
+    for (uintptr_t va = s; va < e; va += PAGE_SIZE) {
+        uint64_t *pte = pt_lookup(va, false);
+        if (!pte || !(*pte & DUNE_PTE_P))
+            return -ENOMEM; /* like mprotect on an unmapped range */
+        __atomic_store_n(pte, va | bits | (*pte & (DUNE_PTE_A | DUNE_PTE_D)), __ATOMIC_SEQ_CST);
+    }
+    /* Dropping permissions must reach the TLB before we return. */
+    return arch_flush_tlb(e - s == PAGE_SIZE ? s : 0);
+}
+
+/* ---- the KVM dirty log: one hypercall per request, served on the host ---- */
+
+static long hc3(long nr, long a, long b, long c)
+{
+    return dune_sys3(nr, a, b, c);
+}
+
+int dune_dirty_log_enable(void *start, size_t len, int on)
+{
+    if (!dune_vm.initialized)
+        return -ENOTCONN;
+    if (!dune_vm.manual_protect)
+        return -ENOTSUP;
+    if (dune_self)
+        return (int)hc3(DUNE_HC_DIRTY_LOG_ENABLE, (long)start, (long)len, on);
+    return dirty_log_enable_host((uintptr_t)start, len, on);
+}
+
+long dune_dirty_log_read_clear(void *start, size_t len, uint64_t *bitmap)
+{
+    if (!dune_vm.initialized)
+        return -ENOTCONN;
+    if (dune_self)
+        return hc3(DUNE_HC_DIRTY_LOG_READ, (long)start, (long)len, (long)bitmap);
+    return dirty_log_read_host((uintptr_t)start, len, bitmap);
+}
+
+/* Host side of the two hypercalls above. */
+int dirty_log_enable_host(uintptr_t start, size_t len, int on)
+{
+    int r;
+
+    pthread_mutex_lock(&dune_vm.lock);
+    r = slots_cover(page_down(start), page_up(start + len));
+    if (r == 0)
+        r = slots_set_dirty_log(page_down(start), page_up(start + len), on);
+    pthread_mutex_unlock(&dune_vm.lock);
+    return r;
+}
+
+long dirty_log_read_host(uintptr_t start, size_t len, uint64_t *bitmap)
+{
+    long r;
+
+    pthread_mutex_lock(&dune_vm.lock);
+    r = slots_dirty_read_clear(page_down(start), page_up(start + len), bitmap);
+    pthread_mutex_unlock(&dune_vm.lock);
+    return r;
+}

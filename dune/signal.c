@@ -1,0 +1,367 @@
+/*
+ * signal.c - guest exceptions become the signals Linux would raise.
+ *
+ * The CPL0 stub leaves [vector, error, rip, cs, rflags, rsp, ss] on the
+ * exception stack and exits here.  A page fault the host mapping explains is
+ * fixed by mirroring and retried.  Anything else is delivered as natively:
+ * if the process has a handler we build the kernel's x86-64 rt_sigframe on
+ * the guest stack (or sigaltstack) and point the `iretq` at the handler; its
+ * rt_sigreturn comes back through the syscall path.  Without a handler the
+ * process dies by the same signal, so a parent sees the same wait status.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/ucontext.h>
+#include <unistd.h>
+
+#include "dune_internal.h"
+
+enum { F_VEC, F_ERR, F_RIP, F_CS, F_RFLAGS, F_RSP, F_SS };
+
+#define X86_TF 0x100UL
+#define X86_DF 0x400UL
+#define X86_RF 0x10000UL
+#define X86_AC 0x40000UL
+/* rflags bits a signal handler may change through its ucontext */
+#define FIX_EFLAGS 0x50dd5UL
+
+/* The kernel's view of these structures (glibc's ucontext_t is longer). */
+struct k_sigaction {
+    void *handler;
+    unsigned long flags;
+    void *restorer;
+    uint64_t mask;
+};
+
+struct k_ucontext {
+    unsigned long uc_flags;
+    struct k_ucontext *uc_link;
+    stack_t uc_stack;
+    mcontext_t uc_mcontext;
+    uint64_t uc_sigmask;
+};
+
+struct rt_sigframe {
+    void *pretcode;
+    struct k_ucontext uc;
+    siginfo_t info;
+};
+
+#define UC_FP_XSTATE 0x1
+#define UC_SIGCONTEXT_SS 0x2
+#define UC_STRICT_RESTORE_SS 0x4
+#ifndef SA_RESTORER
+#define SA_RESTORER 0x04000000
+#endif
+
+static dune_pgflt_fn pgflt_handler;
+/* Set by the trampoline when the Dune-aware handler declines a fault. */
+static __thread uintptr_t pgflt_declined;
+
+static uint64_t sigbit(int sig)
+{
+    return 1ULL << (sig - 1);
+}
+
+/* The process has no handler (or blocks the signal): die by it, as the
+ * kernel's force_sig would make us. */
+static void __attribute__((noreturn)) die_by_signal(int sig)
+{
+    struct k_sigaction dfl = { .handler = SIG_DFL };
+    uint64_t unblock = sigbit(sig);
+
+    if (dune_verbose())
+        dune_print_summary();
+    dune_sys6(SYS_rt_sigaction, sig, (long)&dfl, 0, 8, 0, 0);
+    dune_sys6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&unblock, 0, 8, 0, 0);
+    dune_sys3(SYS_tgkill, dune_sys3(SYS_getpid, 0, 0, 0), dune_sys3(SYS_gettid, 0, 0, 0), sig);
+    dune_sys3(SYS_exit_group, 128 + sig, 0, 0);
+    __builtin_unreachable();
+}
+
+/* Every page of [lo, hi) must be writable in the guest; grow the stack
+ * mirror if the host has the memory.  Fails where the kernel would fail to
+ * set up a frame. */
+static bool guest_writable(uintptr_t lo, uintptr_t hi)
+{
+    for (uintptr_t p = page_down(lo); p < hi; p += PAGE_SIZE) {
+        uint64_t *pte = pt_lookup(p, false);
+        int code, res;
+
+        if (pte && (*pte & (DUNE_PTE_P | DUNE_PTE_W)) == (DUNE_PTE_P | DUNE_PTE_W))
+            continue;
+        pthread_mutex_lock(&dune_vm.lock);
+        res = mirror_fault(p, true, false, &code);
+        pthread_mutex_unlock(&dune_vm.lock);
+        if (res != 0)
+            return false;
+    }
+    return true;
+}
+
+static void fill_mcontext(mcontext_t *mc, const struct kvm_regs *r, const uint64_t *fr)
+{
+    greg_t *g = mc->gregs;
+
+    g[REG_R8] = r->r8, g[REG_R9] = r->r9, g[REG_R10] = r->r10, g[REG_R11] = r->r11;
+    g[REG_R12] = r->r12, g[REG_R13] = r->r13, g[REG_R14] = r->r14, g[REG_R15] = r->r15;
+    g[REG_RDI] = r->rdi, g[REG_RSI] = r->rsi, g[REG_RBP] = r->rbp, g[REG_RBX] = r->rbx;
+    g[REG_RDX] = r->rdx, g[REG_RAX] = r->rax, g[REG_RCX] = r->rcx;
+    g[REG_RSP] = fr[F_RSP];
+    g[REG_RIP] = fr[F_RIP];
+    g[REG_EFL] = fr[F_RFLAGS];
+    /* cs, gs, fs, ss packed as four 16-bit fields */
+    g[REG_CSGSFS] = (fr[F_CS] & 0xffff) | ((fr[F_SS] & 0xffff) << 48);
+}
+
+struct sig_event {
+    int sig, code;
+    uintptr_t addr;     /* si_addr */
+    uint64_t trapno, err, cr2;
+};
+
+/* Build the frame and redirect the pending iretq to handler. */
+static void push_frame(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr,
+                       const struct sig_event *e, const struct k_sigaction *ka, uint64_t oldmask)
+{
+    uintptr_t sp = fr[F_RSP], fpstate;
+    struct rt_sigframe *f;
+    stack_t ss = { .ss_flags = SS_DISABLE };
+
+    dune_sys3(SYS_sigaltstack, 0, &ss, 0);
+    if ((ka->flags & SA_ONSTACK) && !(ss.ss_flags & SS_DISABLE) &&
+        !(sp > (uintptr_t)ss.ss_sp && sp <= (uintptr_t)ss.ss_sp + ss.ss_size))
+        sp = (uintptr_t)ss.ss_sp + ss.ss_size;
+    else
+        sp -= 128; /* red zone */
+    sp = (sp - dune_vm.xsave_size - 64) & ~63UL;
+    fpstate = sp;
+    sp = ((sp - sizeof *f) & ~15UL) - 8;
+    if (!guest_writable(sp, fr[F_RSP] > fpstate ? fpstate + dune_vm.xsave_size : fpstate) ||
+        dune_ioctl(v->fd, KVM_GET_XSAVE, v->xsave) < 0)
+        die_by_signal(SIGSEGV);
+    memcpy((void *)fpstate, v->xsave->region, dune_vm.xsave_size);
+
+    f = (struct rt_sigframe *)sp;
+    memset(f, 0, sizeof *f);
+    f->pretcode = ka->restorer;
+    f->uc.uc_flags = UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS;
+    f->uc.uc_stack = ss;
+    fill_mcontext(&f->uc.uc_mcontext, r, fr);
+    f->uc.uc_mcontext.gregs[REG_ERR] = e->err;
+    f->uc.uc_mcontext.gregs[REG_TRAPNO] = e->trapno;
+    f->uc.uc_mcontext.gregs[REG_OLDMASK] = oldmask;
+    f->uc.uc_mcontext.gregs[REG_CR2] = e->cr2;
+    f->uc.uc_mcontext.fpregs = (fpregset_t)fpstate;
+    f->uc.uc_sigmask = oldmask;
+    f->info.si_signo = e->sig;
+    f->info.si_code = e->code;
+    f->info.si_addr = (void *)e->addr;
+
+    r->rdi = e->sig;
+    r->rsi = (uintptr_t)&f->info;
+    r->rdx = (uintptr_t)&f->uc;
+    r->rax = 0;
+    fr[F_RIP] = (uintptr_t)ka->handler;
+    fr[F_RSP] = sp;
+    fr[F_RFLAGS] &= ~(X86_TF | X86_DF | X86_RF | X86_AC);
+}
+
+static void deliver(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr,
+                    const struct sig_event *e)
+{
+    struct k_sigaction ka;
+    uint64_t old = 0, mask;
+
+    dune_sys6(SYS_rt_sigaction, e->sig, 0, (long)&ka, 8, 0, 0);
+    dune_sys6(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&old, 8, 0, 0);
+    if (ka.handler == SIG_DFL || ka.handler == SIG_IGN || (old & sigbit(e->sig)) ||
+        !(ka.flags & SA_RESTORER))
+        die_by_signal(e->sig);
+    push_frame(v, r, fr, e, &ka, old);
+    mask = old | ka.mask;
+    if (!(ka.flags & SA_NODEFER))
+        mask |= sigbit(e->sig);
+    dune_sys6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&mask, 0, 8, 0, 0);
+    if (ka.flags & SA_RESETHAND) {
+        struct k_sigaction dfl = { .handler = SIG_DFL };
+        dune_sys6(SYS_rt_sigaction, e->sig, (long)&dfl, 0, 8, 0, 0);
+    }
+}
+
+/* ---- Dune-aware page-fault handlers ---- */
+
+extern char dune_sigreturn_restorer[];
+__asm__(".text\n.globl dune_sigreturn_restorer\ndune_sigreturn_restorer:\n"
+        "  movq $15, %rax\n  syscall\n  ud2\n");
+
+static void __attribute__((used)) pgflt_trampoline(int sig, siginfo_t *si, void *uc)
+{
+    ucontext_t *u = uc;
+
+    (void)sig;
+    if (pgflt_handler((uintptr_t)si->si_addr, u->uc_mcontext.gregs[REG_ERR], uc) != 0)
+        pgflt_declined = (uintptr_t)si->si_addr;
+}
+
+dune_pgflt_fn dune_set_pgflt_handler(dune_pgflt_fn fn)
+{
+    dune_pgflt_fn old = pgflt_handler;
+
+    pgflt_handler = fn;
+    return old;
+}
+
+static bool to_pgflt_handler(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr,
+                             const struct sig_event *e)
+{
+    struct k_sigaction ka = { .handler = (void *)pgflt_trampoline,
+                              .restorer = dune_sigreturn_restorer };
+    uint64_t old = 0;
+
+    if (!pgflt_handler)
+        return false;
+    if (pgflt_declined == e->addr) {
+        pgflt_declined = 0;
+        return false;
+    }
+    dune_sys6(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&old, 8, 0, 0);
+    push_frame(v, r, fr, e, &ka, old);
+    return true;
+}
+
+/* ---- exceptions ---- */
+
+static uint64_t read_cr2(struct dune_vcpu *v)
+{
+    struct kvm_sregs s;
+
+    return dune_ioctl(v->fd, KVM_GET_SREGS, &s) < 0 ? 0 : s.cr2;
+}
+
+/* SIMD exception code from the unmasked MXCSR flags, as Linux reports. */
+static int simd_code(struct dune_vcpu *v)
+{
+    uint32_t mxcsr, err;
+
+    if (dune_ioctl(v->fd, KVM_GET_XSAVE, v->xsave) < 0)
+        return 0;
+    memcpy(&mxcsr, (char *)v->xsave->region + 24, 4);
+    err = ~(mxcsr >> 7) & mxcsr;
+    if (err & 0x1)
+        return FPE_FLTINV;
+    if (err & 0x4)
+        return FPE_FLTDIV;
+    if (err & 0x8)
+        return FPE_FLTOVF;
+    if (err & 0x12)
+        return FPE_FLTUND;
+    if (err & 0x20)
+        return FPE_FLTRES;
+    return 0;
+}
+
+static int page_fault(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr)
+{
+    static __thread uintptr_t last_addr, last_rip;
+    static __thread unsigned repeats;
+    uint64_t err = fr[F_ERR], cr2 = read_cr2(v);
+    struct sig_event e = { .sig = SIGSEGV, .addr = cr2, .trapno = 14, .err = err, .cr2 = cr2 };
+    int res;
+
+    if ((err & 1) && to_pgflt_handler(v, r, fr, &e))
+        return 0;
+    pthread_mutex_lock(&dune_vm.lock);
+    res = mirror_fault(cr2, err & 2, err & 16, &e.code);
+    pthread_mutex_unlock(&dune_vm.lock);
+    if (res == 0) {
+        /* Retrying the same access over and over means the mapping we
+         * install is not the one faulting: report it instead. */
+        repeats = (cr2 == last_addr && fr[F_RIP] == last_rip) ? repeats + 1 : 0;
+        last_addr = cr2, last_rip = fr[F_RIP];
+        if (repeats < 3)
+            return 0;
+        e.code = SEGV_ACCERR;
+    }
+    repeats = 0;
+    if (to_pgflt_handler(v, r, fr, &e))
+        return 0;
+    deliver(v, r, fr, &e);
+    return 0;
+}
+
+int exception_handle(struct dune_vcpu *v, struct kvm_regs *r)
+{
+    uint64_t *fr = (uint64_t *)r->rsp;
+    struct sig_event e = { .trapno = fr[F_VEC], .err = fr[F_ERR] };
+
+    atomic_fetch_add_explicit(&dune_vm.faults, 1, memory_order_relaxed);
+    switch (fr[F_VEC]) {
+    case 14:
+        return page_fault(v, r, fr);
+    case 0:
+        e = (struct sig_event){ SIGFPE, FPE_INTDIV, fr[F_RIP], 0, 0, 0 };
+        break;
+    case 1:
+        e = (struct sig_event){ SIGTRAP, TRAP_TRACE, fr[F_RIP], 1, 0, 0 };
+        break;
+    case 3:
+    case 4:
+        e = (struct sig_event){ fr[F_VEC] == 3 ? SIGTRAP : SIGSEGV, SI_KERNEL, 0, fr[F_VEC], 0, 0 };
+        break;
+    case 6:
+        e = (struct sig_event){ SIGILL, ILL_ILLOPN, fr[F_RIP], 6, 0, 0 };
+        break;
+    case 5:
+    case 10:
+    case 11:
+    case 13:
+        e = (struct sig_event){ SIGSEGV, SI_KERNEL, 0, fr[F_VEC], fr[F_ERR], 0 };
+        break;
+    case 12:
+        e = (struct sig_event){ SIGBUS, SI_KERNEL, 0, 12, fr[F_ERR], 0 };
+        break;
+    case 16:
+        e = (struct sig_event){ SIGFPE, 0, fr[F_RIP], 16, 0, 0 };
+        break;
+    case 17:
+        e = (struct sig_event){ SIGBUS, BUS_ADRALN, 0, 17, fr[F_ERR], 0 };
+        break;
+    case 19:
+        e = (struct sig_event){ SIGFPE, simd_code(v), fr[F_RIP], 19, 0, 0 };
+        break;
+    default:
+        return -1;
+    }
+    deliver(v, r, fr, &e);
+    return 0;
+}
+
+/* ---- rt_sigreturn ---- */
+
+int signal_sigreturn(struct dune_vcpu *v, struct kvm_regs *r)
+{
+    struct rt_sigframe *f = (struct rt_sigframe *)(r->rsp - 8);
+    greg_t *g;
+    uint64_t *pte = pt_lookup((uintptr_t)f, false), *pte2;
+
+    pte2 = pt_lookup((uintptr_t)(f + 1) - 1, false);
+    if (!pte || !pte2 || !(*pte & DUNE_PTE_P) || !(*pte2 & DUNE_PTE_P))
+        die_by_signal(SIGSEGV);
+    g = f->uc.uc_mcontext.gregs;
+    r->r8 = g[REG_R8], r->r9 = g[REG_R9], r->r10 = g[REG_R10], r->r11 = g[REG_R11];
+    r->r12 = g[REG_R12], r->r13 = g[REG_R13], r->r14 = g[REG_R14], r->r15 = g[REG_R15];
+    r->rdi = g[REG_RDI], r->rsi = g[REG_RSI], r->rbp = g[REG_RBP], r->rbx = g[REG_RBX];
+    r->rdx = g[REG_RDX], r->rax = g[REG_RAX], r->rcx = g[REG_RCX], r->rsp = g[REG_RSP];
+    r->rip = g[REG_RIP];
+    r->rflags = (r->rflags & ~FIX_EFLAGS) | (g[REG_EFL] & FIX_EFLAGS) | 0x202;
+    if (f->uc.uc_mcontext.fpregs) {
+        memcpy(v->xsave->region, f->uc.uc_mcontext.fpregs, dune_vm.xsave_size);
+        dune_ioctl(v->fd, KVM_SET_XSAVE, v->xsave);
+    }
+    dune_sys6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&f->uc.uc_sigmask, 0, 8, 0, 0);
+    return 0;
+}

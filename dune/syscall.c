@@ -1,0 +1,281 @@
+/*
+ * syscall.c - run the guest's system calls on the host.
+ *
+ * The SYSCALL stub stores to the MMIO window; we get the guest's registers,
+ * make the same call natively (GPA == HVA, so every pointer argument is
+ * valid here as it is) and hand back exactly the native return value.
+ * Calls that change the address space are mirrored into the guest page
+ * tables once they succeed.  A few calls cannot simply be forwarded:
+ * rt_sigreturn (the frame is the guest's), clone/fork (the child cannot
+ * run on this vCPU), exit_group (print the summary first).
+ */
+#define _GNU_SOURCE
+#include <asm/prctl.h>
+#include <errno.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#include "dune_internal.h"
+
+static uintptr_t cur_brk;
+static atomic_ulong native_children;
+
+static long forward(const struct kvm_regs *r)
+{
+    return dune_sys6((long)r->rax, (long)r->rdi, (long)r->rsi, (long)r->rdx, (long)r->r10,
+                     (long)r->r8, (long)r->r9);
+}
+
+static bool failed(long ret)
+{
+    return ret < 0 && ret > -4096;
+}
+
+/* Protection of an existing guest mapping, read back from its PTE. */
+static int pte_prot(uintptr_t va)
+{
+    uint64_t *pte = pt_lookup(va, false);
+
+    if (!pte || !(*pte & DUNE_PTE_P))
+        return PROT_NONE;
+    return PROT_READ | ((*pte & DUNE_PTE_W) ? PROT_WRITE : 0) |
+           ((*pte & DUNE_PTE_NX) ? 0 : PROT_EXEC);
+}
+
+static long do_mmap_family(const struct kvm_regs *r)
+{
+    uintptr_t a = r->rdi;
+    size_t len = page_up(r->rsi);
+    int old_prot = 0;
+    long ret;
+
+    if (r->rax == SYS_mremap)
+        old_prot = pte_prot(a);
+    if (r->rax == SYS_brk && !cur_brk)
+        cur_brk = (uintptr_t)dune_sys3(SYS_brk, 0, 0, 0);
+    ret = forward(r);
+    if (failed(ret))
+        return ret;
+    pthread_mutex_lock(&dune_vm.lock);
+    switch (r->rax) {
+    case SYS_mmap:
+        mirror_range((uintptr_t)ret, (uintptr_t)ret + len, (int)r->rdx);
+        break;
+    case SYS_munmap:
+        mirror_unmap(a, a + len);
+        break;
+    case SYS_mprotect:
+    case SYS_pkey_mprotect:
+        mirror_range(a, a + len, (int)r->rdx & (PROT_READ | PROT_WRITE | PROT_EXEC));
+        break;
+    case SYS_mremap: {
+        size_t newlen = page_up(r->rdx);
+        if ((uintptr_t)ret != a)
+            mirror_unmap(a, a + len);
+        else if (newlen < len)
+            mirror_unmap(a + newlen, a + len);
+        mirror_range((uintptr_t)ret, (uintptr_t)ret + newlen, old_prot);
+        break;
+    }
+    case SYS_brk:
+        if ((uintptr_t)ret > cur_brk)
+            mirror_range(page_up(cur_brk), page_up(ret), PROT_READ | PROT_WRITE);
+        else if ((uintptr_t)ret < cur_brk)
+            mirror_unmap(page_up(ret), page_up(cur_brk));
+        cur_brk = (uintptr_t)ret;
+        break;
+    }
+    pthread_mutex_unlock(&dune_vm.lock);
+    return ret;
+}
+
+/* ---- clone, fork, vfork: the child continues natively ---- */
+
+struct clone_ctx {
+    struct kvm_regs regs;         /* guest registers the child resumes with */
+    const struct kvm_xsave *fpu;  /* guest FPU state */
+    unsigned long flags;
+    bool has_stack;
+    atomic_int copied;
+};
+
+long dune_host_clone(const struct kvm_regs *g, struct clone_ctx *ctx);
+
+/* First code of the child, on a stack below its own.  Once `copied` is set
+ * the parent may reuse ctx, so everything needed is copied first. */
+void __attribute__((noreturn, used)) dune_clone_child(struct clone_ctx *ctx, uintptr_t child_rsp)
+{
+    struct kvm_regs regs = ctx->regs;
+
+    if (ctx->has_stack)
+        regs.rsp = child_rsp;
+    arch_restore_fpu(ctx->fpu);
+    if (!(ctx->flags & CLONE_VM)) {
+        /* A new process: its VM descriptors are useless (KVM is bound to
+         * the parent's mm).  It runs natively. */
+        dune_self = NULL;
+    }
+    atomic_store(&ctx->copied, 1);
+    dune_native_resume(&regs);
+}
+
+static long do_clone(struct dune_vcpu *v, const struct kvm_regs *r)
+{
+    struct clone_ctx ctx = { .regs = *r, .fpu = v->xsave };
+    long ret;
+
+    switch (r->rax) {
+    case SYS_clone:
+        ctx.flags = r->rdi;
+        ctx.has_stack = r->rsi != 0;
+        break;
+    case SYS_clone3: {
+        const struct clone_args *ca = (const void *)r->rdi;
+        if (r->rsi < sizeof(uint64_t) * 8)
+            return -EINVAL;
+        ctx.flags = ca->flags;
+        ctx.has_stack = ca->stack != 0;
+        break;
+    }
+    case SYS_vfork:
+        ctx.flags = CLONE_VM | CLONE_VFORK;
+        break;
+    default: /* fork */
+        break;
+    }
+    if (dune_ioctl(v->fd, KVM_GET_XSAVE, v->xsave) < 0)
+        return -EAGAIN;
+    ctx.regs.rax = 0;
+    ctx.regs.rip = r->rcx;
+    ctx.regs.rflags = (r->r11 & 0x3c7fd7) | 2;
+    ret = dune_host_clone(r, &ctx);
+    if (ret > 0) {
+        atomic_fetch_add(&native_children, 1);
+        /* A thread sharing our memory reads ctx: wait until it has. */
+        if ((ctx.flags & CLONE_VM) && !(ctx.flags & CLONE_VFORK))
+            while (!atomic_load(&ctx.copied))
+                dune_sys3(SYS_sched_yield, 0, 0, 0);
+    }
+    return ret;
+}
+
+unsigned long dune_native_children(void)
+{
+    return atomic_load(&native_children);
+}
+
+/* ---- Dune hypercalls ---- */
+
+static void do_leave(struct dune_vcpu *v, struct kvm_regs *r)
+{
+    struct kvm_regs n = *r;
+
+    if (dune_ioctl(v->fd, KVM_GET_XSAVE, v->xsave) < 0)
+        return; /* stay inside; the caller sees -EIO */
+    n.rax = 0;
+    n.rip = r->rcx;
+    n.rflags = (r->r11 & 0x3c7fd7) | 2;
+    dune_self = NULL;
+    vcpu_destroy(v);
+    arch_restore_fpu(v->xsave);
+    dune_native_resume(&n);
+}
+
+static long hypercall(struct dune_vcpu *v, struct kvm_regs *r)
+{
+    switch (r->rax) {
+    case DUNE_HC_LEAVE:
+        do_leave(v, r);
+        return -EIO;
+    case DUNE_HC_PROBE:
+        return 0;
+    case DUNE_HC_DIRTY_LOG_ENABLE:
+        return dirty_log_enable_host(r->rdi, r->rsi, (int)r->rdx);
+    case DUNE_HC_DIRTY_LOG_READ:
+        return dirty_log_read_host(r->rdi, r->rsi, (uint64_t *)r->rdx);
+    default:
+        return -ENOSYS;
+    }
+}
+
+/* ---- return to the guest ---- */
+
+/*
+ * Where SYSCALL kept the caller's privilege level (this paravirtual KVM at
+ * CPL3, or CPL0 mode anywhere) we return by setting rip ourselves; where it
+ * switched to CPL0 (hardware, CPL3 mode) the stub's sysretq does it.
+ */
+static void probe_syscall_cpl(struct dune_vcpu *v)
+{
+    static bool probed;
+    struct kvm_sregs s;
+
+    if (probed)
+        return;
+    probed = true;
+    if (dune_vm.mode == DUNE_MODE_CPL3 && dune_ioctl(v->fd, KVM_GET_SREGS, &s) == 0)
+        dune_vm.syscall_to_cpl0 = s.cs.dpl == 0;
+}
+
+static void syscall_return(struct kvm_regs *r, uint64_t rip, uint64_t rflags)
+{
+    rflags = (rflags & 0x3c7fd7) | 2;
+    if (dune_vm.syscall_to_cpl0) {
+        r->rcx = rip;
+        r->r11 = rflags;
+    } else {
+        r->rip = rip;
+        r->rflags = rflags;
+    }
+}
+
+void syscall_handle(struct dune_vcpu *v, struct kvm_regs *r)
+{
+    uint64_t rip = r->rcx, rflags = r->r11;
+    long ret;
+
+    atomic_fetch_add_explicit(&dune_vm.syscalls, 1, memory_order_relaxed);
+    probe_syscall_cpl(v);
+    switch (r->rax) {
+    case SYS_rt_sigreturn:
+        /* Restores every register itself, rip included. */
+        signal_sigreturn(v, r);
+        return;
+    case SYS_mmap:
+    case SYS_munmap:
+    case SYS_mprotect:
+    case SYS_pkey_mprotect:
+    case SYS_mremap:
+    case SYS_brk:
+        ret = do_mmap_family(r);
+        break;
+    case SYS_clone:
+    case SYS_clone3:
+    case SYS_fork:
+    case SYS_vfork:
+        ret = do_clone(v, r);
+        break;
+    case SYS_arch_prctl:
+        ret = forward(r);
+        if (ret == 0 && r->rdi == ARCH_SET_FS && arch_set_fs_base(v, r->rsi) < 0)
+            ret = -EINVAL;
+        break;
+    case SYS_exit_group:
+        if (dune_verbose())
+            dune_print_summary();
+        ret = forward(r);
+        break;
+    default:
+        if ((long)r->rax >= DUNE_HC_BASE && (long)r->rax < DUNE_HC_BASE + 0x100)
+            ret = hypercall(v, r);
+        else
+            ret = forward(r);
+        break;
+    }
+    r->rax = ret;
+    syscall_return(r, rip, rflags);
+}

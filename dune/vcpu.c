@@ -1,0 +1,200 @@
+/*
+ * vcpu.c - one vCPU per thread inside Dune, and the host loop that runs it.
+ *
+ * The host half of a thread lives on a private stack and does nothing but
+ * KVM_RUN and the work each exit asks for: a forwarded system call (MMIO
+ * store from the SYSCALL stub) or a guest exception (an `out` from the CPL0
+ * exception stubs).  Registers travel through KVM_CAP_SYNC_REGS, so a
+ * forwarded syscall costs one KVM_RUN and no register ioctls.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "dune_internal.h"
+
+#define HOST_STACK_SIZE (1UL << 20)
+#define IST_SIZE (16UL << 10)
+
+__thread struct dune_vcpu *dune_self;
+
+/* KVM cannot destroy a single vCPU: a thread that leaves keeps its vCPU
+ * (and host stack, which is still in use at that moment) for re-entry. */
+static __thread struct dune_vcpu *cached_vcpu;
+
+static void *map_anon(size_t len)
+{
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static int vcpu_alloc(struct dune_vcpu *v)
+{
+    int fd;
+
+    fd = ioctl(dune_vm.vm_fd, KVM_CREATE_VCPU, (unsigned long)v->id);
+    if (fd < 0)
+        return -errno;
+    v->fd = dune_kvm_fd_above(fd);
+    v->run = mmap(NULL, dune_vm.run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+    v->host_stack = map_anon(HOST_STACK_SIZE);
+    v->cpu_page = map_anon(PAGE_SIZE);
+    v->ist_stack = map_anon(IST_SIZE);
+    v->xsave = map_anon(sizeof(struct kvm_xsave));
+    if (v->run == MAP_FAILED || !v->host_stack || !v->cpu_page || !v->ist_stack || !v->xsave)
+        return -ENOMEM;
+    v->host_stack_top = (uintptr_t)v->host_stack + HOST_STACK_SIZE - 64;
+    v->ist_top = (uintptr_t)v->ist_stack + IST_SIZE;
+    return 0;
+}
+
+int vcpu_create(struct dune_vcpu **out)
+{
+    struct dune_vcpu *v = NULL;
+    int r;
+
+    v = cached_vcpu;
+    if (!v) {
+        v = map_anon(sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        memset(v, 0, sizeof *v);
+        pthread_mutex_lock(&dune_vm.lock);
+        v->id = dune_vm.nvcpus++;
+        pthread_mutex_unlock(&dune_vm.lock);
+        r = vcpu_alloc(v);
+        if (r < 0) {
+            dune_set_error(r, "cannot create vCPU %d: %s", v->id, strerror(-r));
+            return r;
+        }
+        /* The guest needs its GDT/TSS and exception stack mapped. */
+        pthread_mutex_lock(&dune_vm.lock);
+        r = mirror_range((uintptr_t)v->cpu_page, (uintptr_t)v->cpu_page + PAGE_SIZE,
+                         PROT_READ | PROT_WRITE);
+        if (r == 0)
+            r = mirror_range((uintptr_t)v->ist_stack, v->ist_top, PROT_READ | PROT_WRITE);
+        pthread_mutex_unlock(&dune_vm.lock);
+        if (r < 0)
+            return r;
+        cached_vcpu = v;
+    }
+    v->leaving = false;
+    if (dune_vm.sync_regs)
+        v->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
+    *out = v;
+    return 0;
+}
+
+void vcpu_destroy(struct dune_vcpu *v)
+{
+    v->leaving = false;
+}
+
+/* Last resort: the guest is in a state we cannot continue from. */
+static void __attribute__((noreturn)) vcpu_fatal(struct dune_vcpu *v, const char *what)
+{
+    struct kvm_regs r;
+    char buf[256];
+    int n;
+
+    memset(&r, 0, sizeof r);
+    ioctl(v->fd, KVM_GET_REGS, &r);
+    n = snprintf(buf, sizeof buf, "dune: fatal: %s (exit %u) at rip %#llx rsp %#llx\n", what,
+                 v->run->exit_reason, (unsigned long long)r.rip, (unsigned long long)r.rsp);
+    dune_sys3(1, 2, buf, n);
+    signal(SIGABRT, SIG_DFL);
+    raise(SIGABRT);
+    _exit(134);
+}
+
+/* Registers of the current exit: the shared sync area, or a fetched copy. */
+static struct kvm_regs *regs_get(struct dune_vcpu *v, struct kvm_regs *tmp)
+{
+    if (dune_vm.sync_regs)
+        return &v->run->s.regs.regs;
+    if (dune_ioctl(v->fd, KVM_GET_REGS, tmp) < 0)
+        vcpu_fatal(v, "KVM_GET_REGS failed");
+    return tmp;
+}
+
+static void regs_put(struct dune_vcpu *v, struct kvm_regs *r)
+{
+    if (dune_vm.sync_regs)
+        v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+    else if (dune_ioctl(v->fd, KVM_SET_REGS, r) < 0)
+        vcpu_fatal(v, "KVM_SET_REGS failed");
+}
+
+static void handle_exit(struct dune_vcpu *v)
+{
+    struct kvm_run *run = v->run;
+    struct kvm_regs tmp, *r;
+
+    switch (run->exit_reason) {
+    case KVM_EXIT_MMIO:
+        if (run->mmio.is_write && run->mmio.phys_addr == dune_vm.mmio_base) {
+            r = regs_get(v, &tmp);
+            syscall_handle(v, r);
+            regs_put(v, r);
+            return;
+        }
+        vcpu_fatal(v, "guest touched the MMIO window");
+    case KVM_EXIT_IO:
+        if (run->io.port == DUNE_PORT_EXC && run->io.direction == KVM_EXIT_IO_OUT) {
+            r = regs_get(v, &tmp);
+            if (exception_handle(v, r) < 0)
+                vcpu_fatal(v, "unhandled guest exception");
+            regs_put(v, r);
+            return;
+        }
+        vcpu_fatal(v, "unexpected port I/O");
+    case KVM_EXIT_INTR:
+        return;
+    case KVM_EXIT_SHUTDOWN:
+        vcpu_fatal(v, "guest triple fault");
+    case KVM_EXIT_HLT:
+        vcpu_fatal(v, "guest halted");
+    case KVM_EXIT_FAIL_ENTRY:
+        vcpu_fatal(v, "VM entry failed");
+    case KVM_EXIT_INTERNAL_ERROR:
+        vcpu_fatal(v, "KVM internal error");
+    default:
+        vcpu_fatal(v, "unexpected VM exit");
+    }
+}
+
+void vcpu_run_loop(struct dune_vcpu *v)
+{
+    for (;;) {
+        long r = dune_ioctl(v->fd, KVM_RUN, 0);
+
+        atomic_fetch_add_explicit(&dune_vm.exits, 1, memory_order_relaxed);
+        if (r < 0) {
+            /* A host signal handler ran (natively); just go back in. */
+            if (r == -EINTR || r == -EAGAIN)
+                continue;
+            vcpu_fatal(v, "KVM_RUN failed");
+        }
+        handle_exit(v);
+    }
+}
+
+/* Entered on the host stack from dune_enter_trampoline(). */
+void __attribute__((noreturn, used)) dune_host_start(struct dune_vcpu *v)
+{
+    struct kvm_regs regs = {
+        .rip = (uintptr_t)dune_enter_resume,
+        .rsp = v->enter_rsp,
+        .rflags = 0x202,
+    };
+
+    if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0)
+        vcpu_fatal(v, "KVM_SET_REGS failed at entry");
+    vcpu_run_loop(v);
+}

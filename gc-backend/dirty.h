@@ -1,0 +1,113 @@
+/*
+ * dirty.h - dirty-page tracking: one API, several backends.
+ *
+ * A tracker watches page-aligned ranges of the process's memory and answers
+ * "which pages were written since I last asked?" (read-and-clear).  Backends:
+ *   pte       guest page-table dirty bits (inside Dune only)
+ *   kvm       the hypervisor's dirty log for the memslots under the range (inside Dune only)
+ *   uffd      userfaultfd write-protect (async) + PAGEMAP_SCAN (native, Linux >= 6.7)
+ *   softdirty /proc/self/clear_refs + pagemap soft-dirty bit (native, if the kernel has it)
+ *   mprotect  write-protect + SIGSEGV (native reference, works everywhere)
+ * Reporting too many pages is allowed; missing a written page never is.
+ * All functions are thread-safe.  Errors are negative errno values.
+ */
+#ifndef DIRTY_H
+#define DIRTY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum dirty_backend {
+    DIRTY_AUTO = 0,
+    DIRTY_PTE,
+    DIRTY_KVM,
+    DIRTY_UFFD,
+    DIRTY_SOFTDIRTY,
+    DIRTY_MPROTECT,
+    DIRTY_NBACKENDS
+};
+
+struct dirty_tracker;
+
+/* Open a tracker.  DIRTY_AUTO probes the backends in order of preference
+ * (inside Dune: pte if the hardware sets D bits, else kvm; natively: uffd,
+ * softdirty, mprotect).  The environment variable DIRTY_BACKEND=name
+ * overrides `want`.  On failure *out is NULL and the reason is kept for
+ * dirty_last_error(). */
+int dirty_open(enum dirty_backend want, struct dirty_tracker **out);
+void dirty_close(struct dirty_tracker *t);
+
+/* Start / stop tracking [start, start+len).  Both must be page-aligned.
+ * A newly tracked range starts clean; ranges of one tracker must not
+ * overlap (-EEXIST); untrack takes exactly a tracked range (-ENOENT).
+ * Untrack before unmapping or remapping tracked memory and track again
+ * after: only uffd notices a remap on its own (it then reports the whole
+ * range dirty).  Trackers do not follow fork(): in the child uffd and
+ * softdirty report every page dirty; open a new tracker there. */
+int dirty_track(struct dirty_tracker *t, void *start, size_t len);
+int dirty_untrack(struct dirty_tracker *t, void *start, size_t len);
+
+/* Read-and-clear for one tracked range [start, start+len): set bit i of
+ * `bitmap` (1 bit per page, LSB first, zero-filled by the caller or not --
+ * the function overwrites every word it covers) for each page written since
+ * the previous collect.  Returns the number of dirty pages, or -errno. */
+long dirty_collect(struct dirty_tracker *t, void *start, size_t len, uint64_t *bitmap);
+
+/* Read-and-clear over every tracked range: calls fn once per run of
+ * consecutive dirty pages.  Must not allocate in the hot path (it is called
+ * from a GC callback with the world stopped).  Returns pages reported. */
+typedef void (*dirty_fn)(void *first_page, size_t npages, void *arg);
+long dirty_collect_all(struct dirty_tracker *t, dirty_fn fn, void *arg);
+
+/* Report that something other than the tracked CPU path (e.g. the host
+ * kernel writing a syscall's output buffer for a Dune guest) wrote to
+ * [addr, addr+len).  Makes those pages dirty in every open tracker.
+ * Lock-free; may be called before or after the write.  Natively, uffd and
+ * softdirty see kernel writes by themselves, but mprotect does not: a
+ * system call writing into a write-protected page fails with EFAULT, so
+ * with mprotect call this *before* such a call (it also unprotects). */
+void dirty_note_write(const void *addr, size_t len);
+
+enum dirty_backend dirty_backend_of(const struct dirty_tracker *t);
+const char *dirty_backend_name(enum dirty_backend b);
+int dirty_backend_from_name(const char *name, enum dirty_backend *out);
+
+/* Human-readable: why the tracker got the backend it has, and why the
+ * preferred ones were not used ("uffd: PAGEMAP_SCAN unsupported (EINVAL)"). */
+const char *dirty_why(const struct dirty_tracker *t);
+/* Reason the last dirty_open() failed, or "" */
+const char *dirty_last_error(void);
+
+/* Can backend b run here, now?  Returns 0 or -errno and a reason. */
+int dirty_probe(enum dirty_backend b, char *why, size_t whylen);
+
+/* Checking mode: run `want` (or DIRTY_AUTO) and a reference backend `ref`
+ * side by side over the same ranges.  Every collect compares the two: a page
+ * the reference saw written that the backend missed is reported on stderr
+ * and, if abort_on_miss, aborts the process; pages only the backend reported
+ * are counted as extra.  The two collects cannot be simultaneous, so a page
+ * counts as missed only if the backend has not reported it within two
+ * further collects of that range (a miss surfaces up to two collects late;
+ * one still pending at untrack is not judged).  The environment variable DIRTY_CHECK=refname turns
+ * this on for dirty_open() (aborting on a miss).  `ref` must differ from the
+ * backend in use when both need exclusive hold of a page (uffd, softdirty). */
+int dirty_open_checked(enum dirty_backend want, enum dirty_backend ref, int abort_on_miss,
+                       struct dirty_tracker **out);
+
+struct dirty_check_stats {
+    unsigned long cycles;        /* range collects compared */
+    unsigned long pages_checked; /* pages compared */
+    unsigned long missed;        /* reference saw it, backend did not */
+    unsigned long extra;         /* backend reported it, reference did not */
+};
+/* -EINVAL unless t is in checking mode. */
+int dirty_check_stats(const struct dirty_tracker *t, struct dirty_check_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,20 @@
+# gc-backend build fragment (included from the top-level Makefile.am)
+
+# Dirty-page tracking (dirty.h): front end + native backends, as a
+# convenience library linked into libdune / libgc-dune and the tests.
+noinst_LTLIBRARIES += gc-backend/libdirty.la
+gc_backend_libdirty_la_SOURCES = \
+	gc-backend/dirty.h \
+	gc-backend/dirty_backend.h \
+	gc-backend/dirty.c \
+	gc-backend/dirty_uffd.c \
+	gc-backend/dirty_softdirty.c \
+	gc-backend/dirty_mprotect.c
+if HAVE_DUNE
+# The Dune backends (guest PTE D bits, KVM dirty log) implement struct
+# dirty_ops from dirty_backend.h.  Until they exist dirty.c refers to them
+# weakly; with them, uncomment both lines (programs linking libdirty.la then
+# also need dune/libdune.la, for dune_active() and the PTE/log calls).
+#gc_backend_libdirty_la_SOURCES += gc-backend/dirty_pte.c gc-backend/dirty_kvm.c
+#gc_backend_libdirty_la_CPPFLAGS = $(AM_CPPFLAGS) -DDIRTY_DUNE_BACKENDS
+endif

@@ -1,0 +1,896 @@
+/*
+ * check_dirty.c - dirty-page tracking (gc-backend/dirty.h).
+ *
+ * Every backend that can run here is driven with seeded random write
+ * patterns and its answer is compared with the exact set of pages the test
+ * itself wrote: a page written and not reported fails the test.  Extra
+ * pages are allowed by the API; where a backend is page-exact (uffd and
+ * mprotect on 4 KiB pages) the test also demands exactness, so a backend
+ * that reports everything cannot pass either.  A backend that cannot run is
+ * skipped with the reason printed.
+ */
+#define _GNU_SOURCE
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dirty.h"
+#ifdef HAVE_DUNE
+#include "dune.h"
+/* Weak: the test links with or without the Dune core. */
+extern int dune_enter(const struct dune_options *opts) __attribute__((weak));
+extern int dune_active(void) __attribute__((weak));
+#endif
+
+#define PG 4096UL
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static uint64_t rng_state;
+static void rng_seed(uint64_t s)
+{
+    rng_state = s * 0x9E3779B97F4A7C15ULL + 1;
+}
+static uint64_t rng(void)
+{
+    uint64_t x = rng_state; /* xorshift64* */
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    rng_state = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* The backends in the order they are tried, for the loop tests. */
+static const enum dirty_backend all_backends[] = {DIRTY_PTE, DIRTY_KVM, DIRTY_UFFD,
+                                                  DIRTY_SOFTDIRTY, DIRTY_MPROTECT};
+#define NB (int)(sizeof(all_backends) / sizeof(all_backends[0]))
+
+/* pte and kvm work only inside Dune: the test process (Check forks one
+ * per test) enters it first when the Dune core is linked in. */
+static void enter_dune_for(enum dirty_backend b)
+{
+#ifdef HAVE_DUNE
+    if ((b == DIRTY_PTE || b == DIRTY_KVM) && dune_enter && dune_active && !dune_active()) {
+        int err = dune_enter(NULL);
+        if (err)
+            printf("note: dune_enter: %s\n", strerror(-err));
+    }
+#else
+    (void)b;
+#endif
+}
+
+/* Open backend b, or print why it cannot run and return NULL. */
+static struct dirty_tracker *open_or_skip(enum dirty_backend b, const char *test)
+{
+    char why[256];
+    enter_dune_for(b);
+    if (dirty_probe(b, why, sizeof(why)) < 0) {
+        printf("SKIP %s[%s]: %s\n", test, dirty_backend_name(b), why);
+        return NULL;
+    }
+    struct dirty_tracker *t = NULL;
+    int err = dirty_open(b, &t);
+    ck_assert_msg(err == 0, "open %s: %s", dirty_backend_name(b), dirty_last_error());
+    ck_assert_int_eq(dirty_backend_of(t), b);
+    return t;
+}
+
+/* Backends whose answer on plain 4 KiB pages must be exact. */
+static int exact(enum dirty_backend b)
+{
+    return b == DIRTY_UFFD || b == DIRTY_MPROTECT;
+}
+
+static void *map_pages(size_t npages)
+{
+    void *p = mmap(NULL, npages * PG, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    ck_assert_ptr_ne(p, MAP_FAILED);
+    madvise(p, npages * PG, MADV_NOHUGEPAGE); /* page-exact answers */
+    return p;
+}
+
+static uint64_t *new_bitmap(size_t npages)
+{
+    uint64_t *b = calloc((npages + 63) / 64, sizeof(uint64_t));
+    ck_assert_ptr_nonnull(b);
+    return b;
+}
+
+static void mark(uint64_t *b, size_t i)
+{
+    b[i / 64] |= 1ULL << (i % 64);
+}
+static int bit(const uint64_t *b, size_t i)
+{
+    return (b[i / 64] >> (i % 64)) & 1;
+}
+
+/* Collect [base, base+npages) and compare with `wrote`: no misses ever;
+ * exactness if asked.  Clears `wrote`.  Returns pages reported. */
+static long collect_and_compare(struct dirty_tracker *t, char *base, size_t npages,
+                                uint64_t *wrote, int want_exact, const char *what)
+{
+    uint64_t *got = new_bitmap(npages);
+    memset(got, 0xA5, (npages + 63) / 64 * 8); /* the API overwrites */
+    long n = dirty_collect(t, base, npages * PG, got);
+    ck_assert_msg(n >= 0, "%s: collect failed: %ld", what, n);
+    long wrote_n = 0, extra = 0, counted = 0;
+    for (size_t i = 0; i < npages; i++) {
+        counted += bit(got, i);
+        if (bit(wrote, i)) {
+            wrote_n++;
+            ck_assert_msg(bit(got, i), "%s (%s): page %zu written but not reported", what,
+                          dirty_backend_name(dirty_backend_of(t)), i);
+        } else if (bit(got, i)) {
+            extra++;
+        }
+    }
+    ck_assert_int_eq(counted, n);
+    ck_assert_msg(!want_exact || extra == 0, "%s (%s): %ld extra pages of %ld reported", what,
+                  dirty_backend_name(dirty_backend_of(t)), extra, n);
+    memset(wrote, 0, (npages + 63) / 64 * 8);
+    free(got);
+    return n;
+}
+
+/* ---- random single-byte writes at page edges -------------------------- */
+
+START_TEST(t_edges)
+{
+    enum dirty_backend b = all_backends[_i];
+    struct dirty_tracker *t = open_or_skip(b, "edges");
+    if (!t)
+        return;
+    size_t np = 512;
+    char *m = map_pages(np);
+    memset(m, 1, np * PG / 2); /* half populated before tracking */
+    ck_assert_int_eq(dirty_track(t, m, np * PG), 0);
+    uint64_t *wrote = new_bitmap(np);
+    /* a newly tracked range starts clean */
+    collect_and_compare(t, m, np, wrote, exact(b), "fresh range");
+    rng_seed(1000 + _i);
+    for (int round = 0; round < 40; round++) {
+        int nw = (int)(rng() % 64);
+        for (int k = 0; k < nw; k++) {
+            size_t pg = rng() % np;
+            size_t off = (rng() & 1) ? 0 : PG - 1; /* first or last byte */
+            m[pg * PG + off]++;
+            mark(wrote, pg);
+        }
+        collect_and_compare(t, m, np, wrote, exact(b), "edges");
+    }
+    /* a write straddling two pages dirties both */
+    memset(m + 9 * PG - 2, 7, 4);
+    mark(wrote, 8);
+    mark(wrote, 9);
+    collect_and_compare(t, m, np, wrote, exact(b), "straddle");
+    dirty_close(t);
+    munmap(m, np * PG);
+    free(wrote);
+}
+END_TEST
+
+/* ---- a 1 GiB range, sparse and dense writes --------------------------- */
+
+START_TEST(t_huge_range)
+{
+    enum dirty_backend b = all_backends[_i];
+    struct dirty_tracker *t = open_or_skip(b, "huge_range");
+    if (!t)
+        return;
+    size_t np = (1UL << 30) / PG;
+    char *m = map_pages(np);
+    ck_assert_int_eq(dirty_track(t, m, np * PG), 0);
+    uint64_t *wrote = new_bitmap(np);
+    rng_seed(2000 + _i);
+    for (int round = 0; round < 3; round++) {
+        for (int k = 0; k < 2000; k++) {
+            size_t pg = rng() % np;
+            m[pg * PG + rng() % PG] = 1;
+            mark(wrote, pg);
+        }
+        size_t run = rng() % (np - 600);
+        memset(m + run * PG, 3, 600 * PG); /* a dense run */
+        for (size_t i = run; i < run + 600; i++)
+            mark(wrote, i);
+        collect_and_compare(t, m, np, wrote, exact(b), "1 GiB");
+    }
+    /* the last page of the range */
+    m[np * PG - 1] = 9;
+    mark(wrote, np - 1);
+    collect_and_compare(t, m, np, wrote, exact(b), "1 GiB last page");
+    dirty_close(t);
+    munmap(m, np * PG);
+    free(wrote);
+}
+END_TEST
+
+/* ---- every other page of 512 MiB ---------------------------------------
+ * For mprotect each isolated writable page is a VMA of its own: this
+ * pattern passes vm.max_map_count (65530 by default) and exercises the
+ * handler's fallback (unprotect a wider window, mark it all dirty). */
+
+START_TEST(t_many_vmas)
+{
+    enum dirty_backend b = all_backends[_i];
+    struct dirty_tracker *t = open_or_skip(b, "many_vmas");
+    if (!t)
+        return;
+    size_t np = (512UL << 20) / PG;
+    char *m = map_pages(np);
+    ck_assert_int_eq(dirty_track(t, m, np * PG), 0);
+    uint64_t *wrote = new_bitmap(np);
+    for (int round = 0; round < 2; round++) {
+        for (size_t pg = round; pg < np; pg += 2) {
+            m[pg * PG] = 1;
+            mark(wrote, pg);
+        }
+        long n = collect_and_compare(t, m, np, wrote, 0, "every other page");
+        printf("many_vmas[%s]: %zu pages written, %ld reported\n", dirty_backend_name(b),
+               np / 2, n);
+    }
+    dirty_close(t);
+    munmap(m, np * PG);
+    free(wrote);
+}
+END_TEST
+
+/* ---- transparent huge pages: extras allowed, misses never ------------- */
+
+/* AnonHugePages of the process in kB, or -1: says whether THP was in use. */
+static long anon_huge_kb(void)
+{
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof(line), f))
+        if (strncmp(line, "AnonHugePages:", 14) == 0)
+            kb = atol(line + 14);
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+START_TEST(t_thp)
+{
+    enum dirty_backend b = all_backends[_i];
+    struct dirty_tracker *t = open_or_skip(b, "thp");
+    if (!t)
+        return;
+    size_t huge = 2UL << 20, np = 4 * huge / PG;
+    char *raw = mmap(NULL, 5 * huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(raw, MAP_FAILED);
+    char *m = (char *)(((uintptr_t)raw + huge - 1) & ~(huge - 1));
+    madvise(m, 4 * huge, MADV_HUGEPAGE);
+    memset(m, 1, 4 * huge); /* populate, as huge pages where the kernel can */
+    long before = anon_huge_kb();
+    ck_assert_int_eq(dirty_track(t, m, np * PG), 0);
+    printf("thp[%s]: %ld kB of huge pages before tracking, %ld kB after\n",
+           dirty_backend_name(b), before, anon_huge_kb());
+    uint64_t *wrote = new_bitmap(np);
+    rng_seed(3000 + _i);
+    for (int round = 0; round < 10; round++) {
+        for (int k = 0; k < 20; k++) {
+            size_t pg = rng() % np;
+            m[pg * PG + rng() % PG]++;
+            mark(wrote, pg);
+        }
+        collect_and_compare(t, m, np, wrote, 0, "thp");
+    }
+    dirty_close(t);
+    munmap(raw, 5 * huge);
+    free(wrote);
+}
+END_TEST
+
+/* ---- shared memory (MAP_SHARED | MAP_ANONYMOUS, i.e. shmem) ------------ */
+
+START_TEST(t_shared)
+{
+    enum dirty_backend b = all_backends[_i];
+    struct dirty_tracker *t = open_or_skip(b, "shared");
+    if (!t)
+        return;
+    size_t np = 256;
+    char *m = mmap(NULL, np * PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(m, MAP_FAILED);
+    memset(m, 0, np / 2 * PG);
+    int err = dirty_track(t, m, np * PG);
+    if (err < 0) {
+        printf("SKIP shared[%s]: tracking shmem refused: %s\n", dirty_backend_name(b),
+               strerror(-err));
+        dirty_close(t);
+        return;
+    }
+    uint64_t *wrote = new_bitmap(np);
+    rng_seed(8000 + _i);
+    for (int round = 0; round < 10; round++) {
+        for (int k = 0; k < 30; k++) {
+            size_t pg = rng() % np;
+            m[pg * PG + rng() % PG] = 1;
+            mark(wrote, pg);
+        }
+        collect_and_compare(t, m, np, wrote, exact(b), "shmem");
+    }
+    dirty_close(t);
+    munmap(m, np * PG);
+    free(wrote);
+}
+END_TEST
+
+/* ---- munmap / remap in between ---------------------------------------- */
+
+START_TEST(t_remap)
+{
+    enum dirty_backend b = all_backends[_i];
+    struct dirty_tracker *t = open_or_skip(b, "remap");
+    if (!t)
+        return;
+    size_t np = 256;
+    char *m = map_pages(np);
+    char *other = map_pages(64);
+    ck_assert_int_eq(dirty_track(t, m, np * PG), 0);
+    uint64_t *wrote = new_bitmap(np);
+    rng_seed(4000 + _i);
+    for (int round = 0; round < 10; round++) {
+        /* churn unrelated mappings next door */
+        munmap(other + 16 * PG, 8 * PG);
+        ck_assert_ptr_ne(mmap(other + 16 * PG, 8 * PG, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0), MAP_FAILED);
+        other[16 * PG] = 1;
+        /* the documented protocol: untrack, unmap, map again, track */
+        ck_assert_int_eq(dirty_untrack(t, m, np * PG), 0);
+        munmap(m + 64 * PG, 64 * PG);
+        ck_assert_ptr_eq(mmap(m + 64 * PG, 64 * PG, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0), m + 64 * PG);
+        ck_assert_int_eq(dirty_track(t, m, np * PG), 0);
+        for (int k = 0; k < 30; k++) {
+            size_t pg = rng() % np;
+            m[pg * PG + rng() % PG] = 2;
+            mark(wrote, pg);
+        }
+        collect_and_compare(t, m, np, wrote, exact(b), "after remap");
+    }
+    dirty_close(t);
+    munmap(m, np * PG);
+    munmap(other, 64 * PG);
+    free(wrote);
+}
+END_TEST
+
+/* Remapping under a tracked range without telling the tracker.  uffd
+ * notices (the new mapping is not registered) and reports it whole;
+ * mprotect and softdirty cannot notice, which is why the protocol above
+ * exists: the test states that instead of pretending. */
+START_TEST(t_silent_remap)
+{
+    enum dirty_backend b = all_backends[_i];
+    if (b != DIRTY_UFFD) {
+        printf("SKIP silent_remap[%s]: backend cannot detect a remap; untrack first\n",
+               dirty_backend_name(b));
+        return;
+    }
+    struct dirty_tracker *t = open_or_skip(b, "silent_remap");
+    if (!t)
+        return;
+    size_t np = 128;
+    char *m = map_pages(np);
+    ck_assert_int_eq(dirty_track(t, m, np * PG), 0);
+    uint64_t *wrote = new_bitmap(np);
+    ck_assert_ptr_eq(mmap(m + 32 * PG, 32 * PG, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0), m + 32 * PG);
+    m[40 * PG] = 1;
+    mark(wrote, 40);
+    m[3 * PG] = 1;
+    mark(wrote, 3);
+    collect_and_compare(t, m, np, wrote, 0, "silent remap");
+    /* re-armed: back to exact answers */
+    m[41 * PG] = 1;
+    mark(wrote, 41);
+    collect_and_compare(t, m, np, wrote, 1, "after silent remap");
+    dirty_close(t);
+    munmap(m, np * PG);
+    free(wrote);
+}
+END_TEST
+
+/* ---- writes by the kernel: read() from a pipe -------------------------- */
+
+START_TEST(t_syscall_writes)
+{
+    enum dirty_backend b = all_backends[_i];
+    struct dirty_tracker *t = open_or_skip(b, "syscall_writes");
+    if (!t)
+        return;
+    size_t np = 128;
+    char *m = map_pages(np);
+    memset(m, 0, np * PG);
+    ck_assert_int_eq(dirty_track(t, m, np * PG), 0);
+    uint64_t *wrote = new_bitmap(np);
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    char src[3 * PG];
+    memset(src, 'x', sizeof(src));
+    rng_seed(5000 + _i);
+    for (int round = 0; round < 30; round++) {
+        size_t len = 1 + rng() % (2 * PG);
+        size_t off = rng() % (np * PG - len);
+        ck_assert_int_eq(write(fds[1], src, len), (ssize_t)len);
+        /* mprotect cannot see kernel writes (the call would fail with
+         * EFAULT): the syscall layer announces them first.  The same when
+         * the suite runs with DIRTY_CHECK=mprotect. */
+        const char *ref = getenv("DIRTY_CHECK");
+        if (b == DIRTY_MPROTECT || (ref && strcmp(ref, "mprotect") == 0) || (round & 1))
+            dirty_note_write(m + off, len);
+        ck_assert_int_eq(read(fds[0], m + off, len), (ssize_t)len);
+        for (size_t p = off / PG; p <= (off + len - 1) / PG; p++)
+            mark(wrote, p);
+        collect_and_compare(t, m, np, wrote, exact(b), "read()");
+    }
+    close(fds[0]);
+    close(fds[1]);
+    dirty_close(t);
+    munmap(m, np * PG);
+    free(wrote);
+}
+END_TEST
+
+/* The fact behind dirty_note_write() for mprotect: without it, read() into
+ * a clean page fails with EFAULT instead of faulting. */
+START_TEST(t_mprotect_efault)
+{
+    struct dirty_tracker *t = open_or_skip(DIRTY_MPROTECT, "mprotect_efault");
+    if (!t)
+        return;
+    char *m = map_pages(4);
+    ck_assert_int_eq(dirty_track(t, m, 4 * PG), 0);
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    ck_assert_int_eq(write(fds[1], "abc", 3), 3);
+    errno = 0;
+    ck_assert_int_eq(read(fds[0], m + PG, 3), -1);
+    ck_assert_int_eq(errno, EFAULT);
+    printf("mprotect: read() into a clean tracked page -> EFAULT (no SIGSEGV)\n");
+    dirty_note_write(m + PG, 3);
+    ck_assert_int_eq(read(fds[0], m + PG, 3), 3);
+    uint64_t got = 0;
+    ck_assert_int_eq(dirty_collect(t, m, 4 * PG, &got), 1);
+    ck_assert_uint_eq(got, 2);
+    close(fds[0]);
+    close(fds[1]);
+    dirty_close(t);
+    munmap(m, 4 * PG);
+}
+END_TEST
+
+/* ---- several threads --------------------------------------------------- */
+
+#define NTHREADS 4
+struct writer {
+    char *m;
+    size_t np;
+    uint64_t seed;
+    uint64_t *wrote; /* private: which pages this thread wrote */
+    atomic_int *stop;
+};
+
+static void *writer_main(void *arg)
+{
+    struct writer *w = arg;
+    uint64_t x = w->seed;
+    while (!atomic_load(w->stop)) {
+        for (int k = 0; k < 64; k++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            size_t pg = x % w->np;
+            __atomic_fetch_add(&w->m[pg * PG + (x >> 40) % PG], 1, __ATOMIC_RELAXED);
+            w->wrote[pg / 64] |= 1ULL << (pg % 64);
+        }
+    }
+    return NULL;
+}
+
+/* Writers run while the main thread collects: the union of all answers,
+ * after a final collect with the writers stopped, must cover every page
+ * any thread wrote. */
+START_TEST(t_threads)
+{
+    enum dirty_backend b = all_backends[_i];
+    struct dirty_tracker *t = open_or_skip(b, "threads");
+    if (!t)
+        return;
+    size_t np = 4096;
+    char *m = map_pages(np);
+    ck_assert_int_eq(dirty_track(t, m, np * PG), 0);
+    uint64_t *seen = new_bitmap(np), *got = new_bitmap(np);
+    atomic_int stop = 0;
+    struct writer w[NTHREADS];
+    pthread_t th[NTHREADS];
+    for (int i = 0; i < NTHREADS; i++) {
+        w[i] = (struct writer){m, np, 0x1234567ULL * (i + 1) + _i, new_bitmap(np), &stop};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, writer_main, &w[i]), 0);
+    }
+    long cycles = 0;
+    for (; cycles < 200; cycles++) {
+        ck_assert_int_ge(dirty_collect(t, m, np * PG, got), 0);
+        for (size_t k = 0; k < (np + 63) / 64; k++)
+            seen[k] |= got[k];
+        usleep(500);
+    }
+    atomic_store(&stop, 1);
+    for (int i = 0; i < NTHREADS; i++)
+        pthread_join(th[i], NULL);
+    ck_assert_int_ge(dirty_collect(t, m, np * PG, got), 0);
+    size_t written = 0;
+    for (size_t k = 0; k < (np + 63) / 64; k++) {
+        seen[k] |= got[k];
+        uint64_t all = 0;
+        for (int i = 0; i < NTHREADS; i++)
+            all |= w[i].wrote[k];
+        written += __builtin_popcountll(all);
+        ck_assert_msg((all & ~seen[k]) == 0, "threads (%s): pages written but never reported",
+                      dirty_backend_name(b));
+    }
+    printf("threads[%s]: %d writers, %ld collects, %zu pages written, all reported\n",
+           dirty_backend_name(b), NTHREADS, cycles, written);
+    for (int i = 0; i < NTHREADS; i++)
+        free(w[i].wrote);
+    dirty_close(t);
+    munmap(m, np * PG);
+    free(seen);
+    free(got);
+}
+END_TEST
+
+/* ---- collect_all ------------------------------------------------------- */
+
+struct runs {
+    char *base;
+    uint64_t *got;
+    long calls;
+};
+static void on_run(void *first, size_t n, void *arg)
+{
+    struct runs *r = arg;
+    size_t p0 = (size_t)((char *)first - r->base) / PG;
+    for (size_t i = 0; i < n; i++) {
+        ck_assert(!bit(r->got, p0 + i)); /* each page once */
+        mark(r->got, p0 + i);
+    }
+    r->calls++;
+}
+
+START_TEST(t_collect_all)
+{
+    enum dirty_backend b = all_backends[_i];
+    struct dirty_tracker *t = open_or_skip(b, "collect_all");
+    if (!t)
+        return;
+    size_t np = 300; /* two ranges with a hole between them */
+    char *m = map_pages(np);
+    ck_assert_int_eq(dirty_track(t, m, 100 * PG), 0);
+    ck_assert_int_eq(dirty_track(t, m + 150 * PG, 150 * PG), 0);
+    uint64_t *wrote = new_bitmap(np);
+    rng_seed(6000 + _i);
+    for (int round = 0; round < 10; round++) {
+        for (int k = 0; k < 40; k++) {
+            size_t pg = rng() % np;
+            m[pg * PG] = 1;
+            if (pg < 100 || pg >= 150)
+                mark(wrote, pg);
+        }
+        struct runs r = {m, new_bitmap(np), 0};
+        long n = dirty_collect_all(t, on_run, &r);
+        long cnt = 0;
+        for (size_t i = 0; i < np; i++) {
+            cnt += bit(r.got, i);
+            ck_assert_msg(!bit(wrote, i) || bit(r.got, i), "collect_all missed page %zu", i);
+            if (exact(b))
+                ck_assert_int_eq(bit(wrote, i), bit(r.got, i));
+        }
+        ck_assert_int_eq(n, cnt);
+        memset(wrote, 0, (np + 63) / 64 * 8);
+        free(r.got);
+    }
+    dirty_close(t);
+    munmap(m, np * PG);
+    free(wrote);
+}
+END_TEST
+
+/* ---- checking mode ----------------------------------------------------- */
+
+START_TEST(t_check_mode)
+{
+    char why[256];
+    if (dirty_probe(DIRTY_UFFD, why, sizeof(why)) < 0) {
+        printf("SKIP check_mode: uffd unavailable: %s\n", why);
+        return;
+    }
+    struct dirty_tracker *t;
+    ck_assert_int_eq(dirty_open_checked(DIRTY_UFFD, DIRTY_MPROTECT, 1, &t), 0);
+    printf("check_mode: %s\n", dirty_why(t));
+    size_t np = 256;
+    char *m = map_pages(np);
+    ck_assert_int_eq(dirty_track(t, m, np * PG), 0);
+    uint64_t *wrote = new_bitmap(np);
+    rng_seed(7000);
+    for (int round = 0; round < 20; round++) {
+        for (int k = 0; k < 30; k++) {
+            size_t pg = rng() % np;
+            m[pg * PG + rng() % PG] = 1;
+            mark(wrote, pg);
+        }
+        collect_and_compare(t, m, np, wrote, 1, "checked uffd");
+    }
+    struct dirty_check_stats st;
+    ck_assert_int_eq(dirty_check_stats(t, &st), 0);
+    ck_assert_uint_eq(st.cycles, 20);
+    ck_assert_uint_eq(st.missed, 0);
+    ck_assert_uint_eq(st.extra, 0);
+    dirty_close(t);
+    munmap(m, np * PG);
+    free(wrote);
+}
+END_TEST
+
+/* The checker must catch a real miss: mprotect checked against uffd, then
+ * the program makes tracked pages writable behind the tracker's back.
+ * mprotect no longer sees those writes, uffd does, so the checker counts
+ * misses (judged two collects later, see dirty.h). */
+START_TEST(t_check_catches_miss)
+{
+    char why[256];
+    if (dirty_probe(DIRTY_UFFD, why, sizeof(why)) < 0) {
+        printf("SKIP check_catches_miss: uffd unavailable: %s\n", why);
+        return;
+    }
+    struct dirty_tracker *t;
+    ck_assert_int_eq(dirty_open_checked(DIRTY_MPROTECT, DIRTY_UFFD, 0, &t), 0);
+    size_t np = 64;
+    char *m = map_pages(np);
+    ck_assert_int_eq(dirty_track(t, m, np * PG), 0);
+    ck_assert_int_eq(mprotect(m, 8 * PG, PROT_READ | PROT_WRITE), 0);
+    m[2 * PG] = 1;
+    m[5 * PG] = 1;
+    uint64_t got;
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_ge(dirty_collect(t, m, np * PG, &got), 0);
+    struct dirty_check_stats st;
+    ck_assert_int_eq(dirty_check_stats(t, &st), 0);
+    ck_assert_msg(st.missed == 2, "checker saw %lu misses, not 2", st.missed);
+    printf("check_catches_miss: checker reported %lu missed pages (expected; the\n"
+           "  'CHECK FAILED' lines on stderr come from this test)\n", st.missed);
+    dirty_close(t);
+    munmap(m, np * PG);
+}
+END_TEST
+
+/* DIRTY_CHECK=ref in the environment: a miss aborts the process. */
+START_TEST(t_check_env_aborts)
+{
+    char why[256];
+    if (dirty_probe(DIRTY_UFFD, why, sizeof(why)) < 0) {
+        printf("SKIP check_env_aborts: uffd unavailable: %s\n", why);
+        return;
+    }
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        setenv("DIRTY_BACKEND", "mprotect", 1);
+        setenv("DIRTY_CHECK", "uffd", 1);
+        struct dirty_tracker *t;
+        if (dirty_open(DIRTY_AUTO, &t) < 0)
+            _exit(3);
+        char *m = mmap(NULL, 16 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (dirty_track(t, m, 16 * PG) < 0)
+            _exit(4);
+        mprotect(m, 4 * PG, PROT_READ | PROT_WRITE);
+        m[PG] = 1; /* invisible to mprotect now */
+        uint64_t got;
+        for (int i = 0; i < 3; i++)
+            dirty_collect(t, m, 16 * PG, &got);
+        _exit(0); /* not reached if the checker works */
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+                  "checker did not abort (status %#x)", status);
+}
+END_TEST
+
+/* After fork() the child's inherited tracker must not lose writes. */
+START_TEST(t_fork_child)
+{
+    enum dirty_backend b = all_backends[_i];
+    struct dirty_tracker *t = open_or_skip(b, "fork_child");
+    if (!t)
+        return;
+    size_t np = 32;
+    char *m = map_pages(np);
+    ck_assert_int_eq(dirty_track(t, m, np * PG), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        m[5 * PG] = 1;
+        uint64_t got = 0;
+        long n = dirty_collect(t, m, np * PG, &got);
+        _exit(n >= 1 && (got & (1ULL << 5)) ? 0 : 1);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: child missed its write",
+                  dirty_backend_name(b));
+    /* the parent's view is untouched by the child */
+    uint64_t got = ~0ULL;
+    ck_assert_int_eq(dirty_collect(t, m, np * PG, &got), 0);
+    dirty_close(t);
+    munmap(m, np * PG);
+}
+END_TEST
+
+/* ---- API details ------------------------------------------------------- */
+
+START_TEST(t_api)
+{
+    enum dirty_backend b;
+    for (int i = 0; i < DIRTY_NBACKENDS; i++) {
+        ck_assert_int_eq(dirty_backend_from_name(dirty_backend_name(i), &b), 0);
+        ck_assert_int_eq(b, i);
+    }
+    ck_assert_int_eq(dirty_backend_from_name("nonsense", &b), -EINVAL);
+
+    /* auto picks the first native backend that probes fine */
+    const enum dirty_backend order[] = {DIRTY_UFFD, DIRTY_SOFTDIRTY, DIRTY_MPROTECT};
+    enum dirty_backend expect = DIRTY_AUTO;
+    for (int i = 0; i < 3 && expect == DIRTY_AUTO; i++)
+        if (dirty_probe(order[i], NULL, 0) == 0)
+            expect = order[i];
+    unsetenv("DIRTY_BACKEND");
+    unsetenv("DIRTY_CHECK");
+    struct dirty_tracker *t;
+    ck_assert_int_eq(dirty_open(DIRTY_AUTO, &t), 0);
+    ck_assert_int_eq(dirty_backend_of(t), expect);
+    printf("auto: %s\n", dirty_why(t));
+    char *m = map_pages(8);
+    ck_assert_int_eq(dirty_track(t, m + 1, PG), -EINVAL);
+    ck_assert_int_eq(dirty_track(t, m, 0), -EINVAL);
+    ck_assert_int_eq(dirty_track(t, m, 4 * PG), 0);
+    ck_assert_int_eq(dirty_track(t, m + 3 * PG, 2 * PG), -EEXIST);
+    ck_assert_int_eq(dirty_untrack(t, m, 2 * PG), -ENOENT);
+    /* sub-range collect */
+    m[2 * PG] = 1;
+    uint64_t got = ~0ULL;
+    ck_assert_int_eq(dirty_collect(t, m + 2 * PG, 2 * PG, &got), 1);
+    ck_assert_uint_eq(got, 1);
+    ck_assert_int_eq(dirty_collect(t, m + 4 * PG, PG, &got), -ENOENT);
+    /* dirty_note_write reaches every tracker */
+    dirty_note_write(m + PG + 100, 1);
+    ck_assert_int_eq(dirty_collect(t, m, 4 * PG, &got), 1);
+    ck_assert_uint_eq(got, 2);
+    ck_assert_int_eq(dirty_untrack(t, m, 4 * PG), 0);
+    dirty_close(t);
+
+    /* environment override */
+    setenv("DIRTY_BACKEND", "mprotect", 1);
+    ck_assert_int_eq(dirty_open(DIRTY_UFFD, &t), 0);
+    ck_assert_int_eq(dirty_backend_of(t), DIRTY_MPROTECT);
+    ck_assert(strstr(dirty_why(t), "DIRTY_BACKEND") != NULL);
+    dirty_close(t);
+    setenv("DIRTY_BACKEND", "bogus", 1);
+    ck_assert_int_eq(dirty_open(DIRTY_AUTO, &t), -EINVAL);
+    ck_assert_ptr_null(t);
+    ck_assert(strstr(dirty_last_error(), "bogus") != NULL);
+    unsetenv("DIRTY_BACKEND");
+    setenv("DIRTY_CHECK", "mprotect", 1);
+    ck_assert_int_eq(dirty_open(DIRTY_AUTO, &t), 0);
+    struct dirty_check_stats st;
+    ck_assert_int_eq(dirty_check_stats(t, &st), 0);
+    dirty_close(t);
+    unsetenv("DIRTY_CHECK");
+
+    /* unbuilt / unusable backends explain themselves */
+    char why[256];
+    for (int i = 1; i < DIRTY_NBACKENDS; i++) {
+        int r = dirty_probe(i, why, sizeof(why));
+        printf("probe %-9s: %s%s\n", dirty_backend_name(i), r == 0 ? "ok" : "unusable: ",
+               r == 0 ? "" : why);
+        if (r)
+            ck_assert(why[0] != '\0');
+    }
+    munmap(m, 8 * PG);
+}
+END_TEST
+
+/* A SIGSEGV that is not ours still reaches the handler installed before. */
+static volatile sig_atomic_t prior_handler_ran;
+static char *guard;
+static void prior(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    (void)uc;
+    if ((char *)si->si_addr >= guard && (char *)si->si_addr < guard + PG) {
+        prior_handler_ran = 1;
+        mprotect(guard, PG, PROT_READ | PROT_WRITE);
+    }
+}
+
+START_TEST(t_mprotect_chains)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = prior;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGSEGV, &sa, NULL);
+    guard = mmap(NULL, PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    struct dirty_tracker *t = open_or_skip(DIRTY_MPROTECT, "mprotect_chains");
+    if (!t)
+        return;
+    char *m = map_pages(4);
+    ck_assert_int_eq(dirty_track(t, m, 4 * PG), 0);
+    m[0] = 1;        /* ours */
+    *(volatile char *)&guard[5] = 1; /* not ours: reaches `prior` (volatile: keep it
+                                        before the check below) */
+    ck_assert_int_eq(prior_handler_ran, 1);
+    uint64_t got;
+    ck_assert_int_eq(dirty_collect(t, m, 4 * PG, &got), 1);
+    dirty_close(t);
+}
+END_TEST
+
+static Suite *dirty_suite(void)
+{
+    Suite *s = suite_create("dirty");
+    TCase *api = tcase_create("api");
+    tcase_add_test(api, t_api);
+    tcase_add_test(api, t_mprotect_efault);
+    tcase_add_test(api, t_mprotect_chains);
+    suite_add_tcase(s, api);
+
+    TCase *prop = tcase_create("property");
+    tcase_set_timeout(prop, 60);
+    tcase_add_loop_test(prop, t_edges, 0, NB);
+    tcase_add_loop_test(prop, t_huge_range, 0, NB);
+    tcase_add_loop_test(prop, t_many_vmas, 0, NB);
+    tcase_add_loop_test(prop, t_thp, 0, NB);
+    tcase_add_loop_test(prop, t_shared, 0, NB);
+    tcase_add_loop_test(prop, t_remap, 0, NB);
+    tcase_add_loop_test(prop, t_silent_remap, 0, NB);
+    tcase_add_loop_test(prop, t_syscall_writes, 0, NB);
+    tcase_add_loop_test(prop, t_threads, 0, NB);
+    tcase_add_loop_test(prop, t_collect_all, 0, NB);
+    tcase_add_loop_test(prop, t_fork_child, 0, NB);
+    suite_add_tcase(s, prop);
+
+    TCase *chk = tcase_create("checking");
+    tcase_add_test(chk, t_check_mode);
+    tcase_add_test(chk, t_check_catches_miss);
+    tcase_add_test(chk, t_check_env_aborts);
+    suite_add_tcase(s, chk);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(dirty_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,614 @@
+/*
+ * check_dune.c - the Dune core: entering and leaving, forwarded system
+ * calls, the address-space mirror, faults delivered as native signals,
+ * privileged features and the KVM dirty log.  Each test runs in its own
+ * process (Check's fork mode), so each enters a fresh VM.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdbool.h>
+#include <time.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "dune.h"
+
+#define PAGE 4096
+
+/* Addresses nothing maps (hidden from the compiler's bounds checks). */
+static volatile uintptr_t bad8 = 8, bad16 = 16, bad24 = 24, bad32 = 32;
+#define BAD(a) (*(volatile int *)(a))
+
+static void enter(void)
+{
+    struct dune_status st;
+    int r = dune_enter(NULL);
+
+    dune_status(&st);
+    ck_assert_msg(r == 0, "dune_enter: %d (%s)", r, st.reason);
+}
+
+static unsigned cpl(void)
+{
+    unsigned short cs;
+
+    __asm__ volatile("mov %%cs, %0" : "=r"(cs));
+    return cs & 3;
+}
+
+/* ---- entering and leaving ---- */
+
+START_TEST(test_enter_status)
+{
+    struct dune_status st;
+
+    ck_assert_int_eq(dune_active(), 0);
+    enter();
+    ck_assert_int_eq(dune_active(), 1);
+    dune_status(&st);
+    ck_assert_int_eq(st.active, 1);
+    ck_assert(st.mode == DUNE_MODE_CPL3 || st.mode == DUNE_MODE_CPL0);
+    ck_assert_uint_eq(cpl(), st.mode == DUNE_MODE_CPL3 ? 3 : 0);
+    ck_assert_uint_gt(st.memslots, 0);
+    ck_assert_int_eq(dune_enter(NULL), -EALREADY);
+}
+END_TEST
+
+START_TEST(test_leave_reenter)
+{
+    struct dune_status st;
+    unsigned long before;
+
+    for (int i = 0; i < 5; i++) {
+        enter();
+        ck_assert_int_eq(getppid(), getppid());
+        dune_status(&st);
+        before = st.syscalls;
+        ck_assert_int_eq(dune_leave(), 0);
+        ck_assert_int_eq(dune_active(), 0);
+        getppid(); /* native now: not counted */
+        dune_status(&st);
+        ck_assert_uint_eq(st.syscalls, before + 1); /* the leave hypercall itself */
+    }
+    ck_assert_int_eq(dune_leave(), -ENOTCONN);
+}
+END_TEST
+
+START_TEST(test_bad_mode_env)
+{
+    struct dune_status st;
+
+    setenv("DUNE_MODE", "ring2", 1);
+    ck_assert_int_eq(dune_enter(NULL), -EINVAL);
+    dune_status(&st);
+    ck_assert_ptr_nonnull(strstr(st.reason, "DUNE_MODE=ring2"));
+    ck_assert_int_eq(dune_active(), 0);
+}
+END_TEST
+
+/* ---- system calls ---- */
+
+START_TEST(test_syscall_results)
+{
+    pid_t pid = getpid(), ppid = getppid();
+    int p[2], fd;
+    char buf[16];
+
+    enter();
+    ck_assert_int_eq(getpid(), pid);
+    ck_assert_int_eq(getppid(), ppid);
+    ck_assert_int_eq(syscall(SYS_gettid), pid);
+    errno = 0;
+    ck_assert_int_eq(open("/nonexistent/x", O_RDONLY), -1);
+    ck_assert_int_eq(errno, ENOENT);
+    ck_assert_int_eq(syscall(99999), -1);
+    ck_assert_int_eq(errno, ENOSYS);
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_eq(write(p[1], "hello", 5), 5);
+    ck_assert_int_eq(read(p[0], buf, sizeof buf), 5);
+    ck_assert_int_eq(memcmp(buf, "hello", 5), 0);
+    fd = open("/proc/self/status", O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+}
+END_TEST
+
+/* The program's descriptors start where they would natively. */
+START_TEST(test_fds_unchanged)
+{
+    int native = open("/dev/null", O_RDONLY), inside;
+
+    close(native);
+    enter();
+    inside = open("/dev/null", O_RDONLY);
+    ck_assert_int_eq(inside, native);
+    ck_assert_int_eq(fcntl(inside, F_GETFD), 0);
+}
+END_TEST
+
+START_TEST(test_vdso_clock)
+{
+    struct timespec a, b;
+
+    enter();
+    ck_assert_int_eq(clock_gettime(CLOCK_MONOTONIC, &a), 0);
+    ck_assert_int_eq(clock_gettime(CLOCK_MONOTONIC, &b), 0);
+    ck_assert(b.tv_sec > a.tv_sec || (b.tv_sec == a.tv_sec && b.tv_nsec >= a.tv_nsec));
+}
+END_TEST
+
+START_TEST(test_fpu_state_carried)
+{
+    volatile double x = 1.5;
+    char s[64];
+
+    enter();
+    x *= 3.0;
+    snprintf(s, sizeof s, "%.3f %s", x, "avx-strlen-check-string-long-enough-for-vectors");
+    ck_assert_str_eq(s, "4.500 avx-strlen-check-string-long-enough-for-vectors");
+    ck_assert_uint_eq(strlen(s), 53);
+}
+END_TEST
+
+/* ---- the mirror ---- */
+
+START_TEST(test_mmap_munmap_mprotect)
+{
+    char *p;
+
+    enter();
+    p = mmap(NULL, 64 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(p, MAP_FAILED);
+    for (int i = 0; i < 64; i++)
+        p[i * PAGE] = (char)i;
+    ck_assert_int_eq(p[63 * PAGE], 63);
+    ck_assert_int_eq(mprotect(p, 64 * PAGE, PROT_READ), 0);
+    ck_assert_int_eq(p[5 * PAGE], 5);
+    ck_assert_int_eq(mprotect(p, 64 * PAGE, PROT_READ | PROT_WRITE), 0);
+    p[5 * PAGE] = 9;
+    p = mremap(p, 64 * PAGE, 1024 * PAGE, MREMAP_MAYMOVE);
+    ck_assert_ptr_ne(p, MAP_FAILED);
+    ck_assert_int_eq(p[5 * PAGE], 9);
+    p[1000 * PAGE] = 1;
+    ck_assert_int_eq(munmap(p, 1024 * PAGE), 0);
+}
+END_TEST
+
+START_TEST(test_brk_malloc)
+{
+    char *a, *big;
+
+    enter();
+    a = sbrk(0);
+    ck_assert_int_eq(brk(a + 300 * PAGE), 0);
+    memset(a, 7, 300 * PAGE);
+    ck_assert_int_eq(brk(a), 0);
+    big = malloc(64 << 20);
+    ck_assert_ptr_nonnull(big);
+    memset(big, 1, 64 << 20);
+    free(big);
+}
+END_TEST
+
+/* A mapping made behind the mirror's back (a raw syscall it never saw is
+ * impossible, so use a file mapping created before entering and grown
+ * stack pages) is resolved lazily. */
+START_TEST(test_stack_growth)
+{
+    enter();
+    /* ~1 MiB of stack in one frame forces growth below the mirrored stack */
+    volatile char big[1 << 20];
+    big[0] = 1;
+    big[sizeof big - 1] = 2;
+    ck_assert_int_eq(big[0] + big[sizeof big - 1], 3);
+}
+END_TEST
+
+/* ---- faults as native signals ---- */
+
+static sigjmp_buf jb;
+static volatile int got_sig, got_code;
+static void *volatile got_addr;
+
+static void on_fault(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    got_sig = sig;
+    got_code = si->si_code;
+    got_addr = si->si_addr;
+    siglongjmp(jb, 1);
+}
+
+static void catch_all(void)
+{
+    struct sigaction sa = { .sa_sigaction = on_fault, .sa_flags = SA_SIGINFO };
+    int sigs[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP };
+
+    for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaction(sigs[i], &sa, NULL);
+    got_sig = got_code = 0;
+    got_addr = NULL;
+}
+
+START_TEST(test_segv_maperr_accerr)
+{
+    char *p = mmap(NULL, 2 * PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    catch_all();
+    enter();
+    if (!sigsetjmp(jb, 1))
+        ((volatile char *)p)[100] = 1;
+    ck_assert_int_eq(got_sig, SIGSEGV);
+    ck_assert_int_eq(got_code, SEGV_ACCERR);
+    ck_assert_ptr_eq(got_addr, p + 100);
+    munmap(p, 2 * PAGE);
+    if (!sigsetjmp(jb, 1))
+        (void)((volatile char *)p)[PAGE + 3];
+    ck_assert_int_eq(got_code, SEGV_MAPERR);
+    ck_assert_ptr_eq(got_addr, p + PAGE + 3);
+    ck_assert(dune_active());
+}
+END_TEST
+
+START_TEST(test_sigfpe_sigill_sigtrap)
+{
+    volatile int zero = 0;
+
+    catch_all();
+    enter();
+    if (!sigsetjmp(jb, 1))
+        zero = 10 / zero;
+    ck_assert_int_eq(got_sig, SIGFPE);
+    ck_assert_int_eq(got_code, FPE_INTDIV);
+    if (!sigsetjmp(jb, 1))
+        __asm__ volatile("ud2");
+    ck_assert_int_eq(got_sig, SIGILL);
+    ck_assert_int_eq(got_code, ILL_ILLOPN);
+    if (!sigsetjmp(jb, 1))
+        __asm__ volatile("int3");
+    ck_assert_int_eq(got_sig, SIGTRAP);
+    ck_assert_int_eq(got_code, SI_KERNEL);
+    if (!sigsetjmp(jb, 1))
+        __asm__ volatile("hlt");
+    ck_assert_int_eq(got_sig, SIGSEGV);
+    ck_assert_int_eq(got_code, SI_KERNEL);
+}
+END_TEST
+
+static volatile int skipped;
+static void skip_insn(int sig, siginfo_t *si, void *ucv)
+{
+    ucontext_t *uc = ucv;
+
+    (void)sig, (void)si;
+    skipped++;
+    uc->uc_mcontext.gregs[REG_RIP] += 2; /* ud2 is two bytes */
+    uc->uc_mcontext.gregs[REG_RBX] = 0x1234;
+}
+
+START_TEST(test_handler_edits_context)
+{
+    struct sigaction sa = { .sa_sigaction = skip_insn, .sa_flags = SA_SIGINFO };
+    long rbx = 0;
+
+    sigaction(SIGILL, &sa, NULL);
+    enter();
+    __asm__ volatile("xor %%ebx, %%ebx; ud2; mov %%rbx, %0" : "=r"(rbx) : : "rbx");
+    ck_assert_int_eq(skipped, 1);
+    ck_assert_int_eq(rbx, 0x1234);
+}
+END_TEST
+
+static stack_t alt;
+static volatile int on_alt;
+static void alt_handler(int sig)
+{
+    char here;
+
+    (void)sig;
+    on_alt = &here >= (char *)alt.ss_sp && &here < (char *)alt.ss_sp + alt.ss_size;
+    siglongjmp(jb, 1);
+}
+
+START_TEST(test_sigaltstack_mask)
+{
+    struct sigaction sa = { .sa_handler = alt_handler, .sa_flags = SA_ONSTACK };
+    sigset_t m;
+
+    alt.ss_size = 64 * 1024;
+    alt.ss_sp = malloc(alt.ss_size);
+    sigaltstack(&alt, NULL);
+    sigaction(SIGSEGV, &sa, NULL);
+    enter();
+    if (!sigsetjmp(jb, 1))
+        BAD(bad16) = 1;
+    ck_assert_int_eq(on_alt, 1);
+    sigprocmask(SIG_SETMASK, NULL, &m);
+    ck_assert_int_eq(sigismember(&m, SIGSEGV), 0); /* siglongjmp restored it */
+}
+END_TEST
+
+/* Without a handler the process dies by the signal, as natively. */
+static int child_status(void (*fn)(void), bool in_dune)
+{
+    int st;
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        struct rlimit no_core = { 0, 0 };
+        setrlimit(RLIMIT_CORE, &no_core);
+        if (in_dune && dune_enter(NULL) != 0)
+            _exit(99);
+        fn();
+        _exit(0);
+    }
+    waitpid(pid, &st, 0);
+    return st;
+}
+
+static void crash_segv(void) { BAD(bad8) = 1; }
+static void crash_fpe(void) { volatile int z = 0; z = 1 / z; }
+static void crash_ill(void) { __asm__ volatile("ud2"); }
+static void exit_42(void) { exit(42); }
+
+START_TEST(test_death_status)
+{
+    void (*fns[])(void) = { crash_segv, crash_fpe, crash_ill, exit_42 };
+
+    for (unsigned i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+        int native = child_status(fns[i], false), dune = child_status(fns[i], true);
+        ck_assert_msg(native == dune, "case %u: native status %#x, dune %#x", i, native, dune);
+    }
+}
+END_TEST
+
+/* ---- privileged features ---- */
+
+START_TEST(test_pte_lookup_protect)
+{
+    char *p = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    uint64_t *pte;
+
+    p[0] = 1;
+    catch_all();
+    enter();
+    pte = dune_pte_lookup(p);
+    ck_assert_ptr_nonnull(pte);
+    ck_assert((*pte & (DUNE_PTE_P | DUNE_PTE_W)) == (DUNE_PTE_P | DUNE_PTE_W));
+    ck_assert_uint_eq(*pte & 0x000ffffffffff000ULL, (uintptr_t)p);
+    ck_assert_int_eq(dune_protect(p, PAGE, PROT_READ), 0);
+    ck_assert_uint_eq(*pte & DUNE_PTE_W, 0);
+    ck_assert_int_eq(p[0], 1); /* still readable */
+    if (!sigsetjmp(jb, 1))
+        p[1] = 2;
+    ck_assert_int_eq(got_sig, SIGSEGV);
+    ck_assert_int_eq(got_code, SEGV_ACCERR);
+    ck_assert_int_eq(dune_protect(p, PAGE, PROT_READ | PROT_WRITE), 0);
+    p[1] = 2;
+    ck_assert_int_eq(dune_flush_tlb(), 0);
+    ck_assert_int_eq(dune_flush_tlb_page(p), 0);
+}
+END_TEST
+
+static volatile int pgflt_calls;
+static char *pgflt_page;
+static int my_pgflt(uintptr_t addr, uint64_t err, void *uc)
+{
+    (void)uc;
+    pgflt_calls++;
+    if (addr - (uintptr_t)pgflt_page < PAGE && (err & 2)) {
+        dune_protect(pgflt_page, PAGE, PROT_READ | PROT_WRITE);
+        return 0; /* retry */
+    }
+    return 1;
+}
+
+START_TEST(test_pgflt_handler)
+{
+    pgflt_page = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    catch_all();
+    enter();
+    dune_set_pgflt_handler(my_pgflt);
+    ck_assert_int_eq(dune_protect(pgflt_page, PAGE, PROT_READ), 0);
+    ((volatile char *)pgflt_page)[7] = 7; /* handled by my_pgflt, then retried */
+    ck_assert_int_eq(pgflt_calls, 1);
+    ck_assert_int_eq(pgflt_page[7], 7);
+    if (!sigsetjmp(jb, 1))
+        BAD(bad24) = 1; /* declined: becomes SIGSEGV */
+    ck_assert_int_eq(got_sig, SIGSEGV);
+    ck_assert_int_eq(pgflt_calls, 2);
+}
+END_TEST
+
+/* ---- KVM dirty log ---- */
+
+START_TEST(test_dirty_log_exact)
+{
+    size_t n = 512;
+    char *p = mmap(NULL, n * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    uint64_t bm[512 / 64];
+    unsigned seed = 12345;
+
+    memset(p, 0, n * PAGE);
+    enter();
+    ck_assert_int_eq(dune_dirty_log_enable(p, n * PAGE, 1), 0);
+    ck_assert_int_ge(dune_dirty_log_read_clear(p, n * PAGE, bm), 0);
+    for (int round = 0; round < 4; round++) {
+        uint64_t want[512 / 64] = { 0 };
+        long cnt = 0;
+        for (int k = 0; k < 40; k++) {
+            size_t pg = rand_r(&seed) % n;
+            size_t off = (rand_r(&seed) & 1) ? 0 : PAGE - 1; /* page edges */
+            p[pg * PAGE + off] = (char)k;
+            if (!(want[pg / 64] >> (pg % 64) & 1))
+                cnt++;
+            want[pg / 64] |= 1ULL << (pg % 64);
+        }
+        ck_assert_int_eq(dune_dirty_log_read_clear(p, n * PAGE, bm), cnt);
+        for (size_t w = 0; w < n / 64; w++)
+            ck_assert_uint_eq(bm[w], want[w]);
+    }
+    ck_assert_int_eq(dune_dirty_log_read_clear(p, n * PAGE, bm), 0);
+}
+END_TEST
+
+/* ---- CPL0 mode (emulated here, so short) ---- */
+
+static long raw_getpid(void)
+{
+    long r;
+
+    __asm__ volatile("syscall" : "=a"(r) : "a"((long)SYS_getpid) : "rcx", "r11", "memory");
+    return r;
+}
+
+/*
+ * Guest CPL0 is emulated instruction by instruction on a paravirtual KVM,
+ * and the emulator cannot run glibc's vector string routines: while inside,
+ * this test runs only plain code and raw system calls (even Check's
+ * ck_assert writes through libc), and checks its results after leaving.
+ */
+START_TEST(test_cpl0_mode)
+{
+    char *p = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    uint64_t bm[1];
+    long pid = getpid(), pid_in;
+    long dirty_before, dirty_after;
+    unsigned level;
+    int left, entered;
+    struct dune_options o = { .mode = DUNE_MODE_CPL0 };
+
+    p[0] = 0;
+    entered = dune_enter(&o);
+    level = cpl();
+    pid_in = raw_getpid();
+    dirty_before = dune_dirty_read_clear(p, 2 * PAGE, bm);
+    p[PAGE] = 1;
+    dirty_after = dune_dirty_read_clear(p, 2 * PAGE, bm);
+    left = dune_leave();
+    ck_assert_int_eq(entered, 0);
+    ck_assert_int_eq(left, 0);
+    ck_assert_uint_eq(level, 0);
+    ck_assert_int_eq(pid_in, pid);
+    ck_assert_int_ge(dirty_before, 0);
+    /* The D bit is set by guest writes where the CPU does it (CPL0 here). */
+    ck_assert_int_eq(dirty_after, 1);
+    ck_assert_uint_eq(bm[0], 2);
+}
+END_TEST
+
+/* ---- failures leave the program running natively ---- */
+
+START_TEST(test_no_kvm_device)
+{
+    struct dune_status st;
+
+    /* Hide /dev/kvm in a private mount namespace (we run as root). */
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount("tmpfs", "/dev", "tmpfs", 0, NULL) != 0) {
+        fprintf(stderr, "test_no_kvm_device: needs root for a mount namespace, skipped\n");
+        return;
+    }
+    ck_assert_int_eq(dune_enter(NULL), -ENOENT);
+    dune_status(&st);
+    ck_assert_ptr_nonnull(strstr(st.reason, "/dev/kvm"));
+    ck_assert_int_eq(dune_active(), 0);
+    ck_assert_int_eq(getpid() > 0, 1); /* still running natively */
+}
+END_TEST
+
+START_TEST(test_no_permission)
+{
+    struct dune_status st;
+
+    if (getuid() != 0 || setuid(65534) != 0) {
+        fprintf(stderr, "test_no_permission: needs root to drop privileges, skipped\n");
+        return;
+    }
+    ck_assert_int_eq(dune_enter(NULL), -EACCES);
+    dune_status(&st);
+    ck_assert_ptr_nonnull(strstr(st.reason, "Permission denied"));
+}
+END_TEST
+
+START_TEST(test_too_many_fds)
+{
+    struct rlimit rl = { 16, 16 };
+    struct dune_status st;
+
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    while (open("/dev/null", O_RDONLY) >= 0)
+        ;
+    ck_assert_int_eq(dune_enter(NULL), -EMFILE);
+    dune_status(&st);
+    ck_assert_ptr_nonnull(strstr(st.reason, "Too many open files"));
+}
+END_TEST
+
+static Suite *dune_suite(void)
+{
+    Suite *s = suite_create("dune");
+    TCase *core = tcase_create("core"), *faults = tcase_create("faults"),
+          *priv = tcase_create("privileged"), *errs = tcase_create("errors");
+
+    tcase_set_timeout(core, 120);
+    tcase_set_timeout(faults, 120);
+    tcase_set_timeout(priv, 120);
+    tcase_set_timeout(errs, 60);
+    tcase_add_test(core, test_enter_status);
+    tcase_add_test(core, test_leave_reenter);
+    tcase_add_test(core, test_bad_mode_env);
+    tcase_add_test(core, test_syscall_results);
+    tcase_add_test(core, test_fds_unchanged);
+    tcase_add_test(core, test_vdso_clock);
+    tcase_add_test(core, test_fpu_state_carried);
+    tcase_add_test(core, test_mmap_munmap_mprotect);
+    tcase_add_test(core, test_brk_malloc);
+    tcase_add_test(core, test_stack_growth);
+    tcase_add_test(faults, test_segv_maperr_accerr);
+    tcase_add_test(faults, test_sigfpe_sigill_sigtrap);
+    tcase_add_test(faults, test_handler_edits_context);
+    tcase_add_test(faults, test_sigaltstack_mask);
+    tcase_add_test(faults, test_death_status);
+    tcase_add_test(priv, test_pte_lookup_protect);
+    tcase_add_test(priv, test_pgflt_handler);
+    tcase_add_test(priv, test_dirty_log_exact);
+    tcase_add_test(priv, test_cpl0_mode);
+    tcase_add_test(errs, test_no_kvm_device);
+    tcase_add_test(errs, test_no_permission);
+    tcase_add_test(errs, test_too_many_fds);
+    suite_add_tcase(s, core);
+    suite_add_tcase(s, faults);
+    suite_add_tcase(s, priv);
+    suite_add_tcase(s, errs);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr;
+    int failed;
+
+    if (access("/dev/kvm", F_OK) != 0) {
+        printf("SKIP: /dev/kvm is absent on this machine: Dune tests cannot run\n");
+        return 77;
+    }
+    sr = srunner_create(dune_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,12 @@
+# tests build fragment (included from the top-level Makefile.am)
+include tests/dirty.mk
+
+if HAVE_DUNE
+if HAVE_CHECK
+check_PROGRAMS += tests/check_dune
+TESTS += tests/check_dune
+tests_check_dune_SOURCES = tests/check_dune.c
+tests_check_dune_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_dune_LDADD = dune/libdune-core.la $(CHECK_LIBS)
+endif
+endif
