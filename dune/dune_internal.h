@@ -150,6 +150,7 @@ void vcpu_run_loop(struct dune_vcpu *v) __attribute__((noreturn));
 int vcpu_create(struct dune_vcpu **out);
 void vcpu_destroy(struct dune_vcpu *v);
 void syscall_handle(struct dune_vcpu *v, struct kvm_regs *r);
+void syscall_report_outputs(const struct kvm_regs *r, long ret);
 int exception_handle(struct dune_vcpu *v, struct kvm_regs *r);
 int signal_sigreturn(struct dune_vcpu *v, struct kvm_regs *r);
 void dune_print_summary(void);

@@ -10,6 +10,7 @@ dune_libdune_core_la_SOURCES = \
 	dune/mirror.c \
 	dune/vcpu.c \
 	dune/syscall.c \
+	dune/syscall_out.c \
 	dune/signal.c \
 	dune/enter.c \
 	dune/priv.c \

@@ -22,7 +22,7 @@
 #include "dune_internal.h"
 
 static uintptr_t cur_brk;
-static atomic_ulong native_children;
+static atomic_ulong native_children, native_threads;
 
 static long forward(const struct kvm_regs *r)
 {
@@ -155,6 +155,8 @@ static long do_clone(struct dune_vcpu *v, const struct kvm_regs *r)
     ret = dune_host_clone(r, &ctx);
     if (ret > 0) {
         atomic_fetch_add(&native_children, 1);
+        if (ctx.flags & CLONE_VM)
+            atomic_fetch_add(&native_threads, 1);
         /* A thread sharing our memory reads ctx: wait until it has. */
         if ((ctx.flags & CLONE_VM) && !(ctx.flags & CLONE_VFORK))
             while (!atomic_load(&ctx.copied))
@@ -166,6 +168,11 @@ static long do_clone(struct dune_vcpu *v, const struct kvm_regs *r)
 unsigned long dune_native_children(void)
 {
     return atomic_load(&native_children);
+}
+
+unsigned long dune_native_threads(void)
+{
+    return atomic_load(&native_threads);
 }
 
 /* ---- Dune hypercalls ---- */
@@ -276,6 +283,7 @@ void syscall_handle(struct dune_vcpu *v, struct kvm_regs *r)
             ret = forward(r);
         break;
     }
+    syscall_report_outputs(r, ret);
     r->rax = ret;
     syscall_return(r, rip, rflags);
 }

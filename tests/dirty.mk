@@ -8,6 +8,6 @@ tests_check_dirty_LDADD = gc-backend/libdirty.la $(CHECK_LIBS)
 if HAVE_DUNE
 # With the Dune backends built into libdirty.la (gc-backend/local.mk), link
 # the Dune core too: the pte/kvm cases then enter Dune and run.
-#tests_check_dirty_LDADD += dune/libdune.la
+# (libdirty.la carries the Dune core when HAVE_DUNE)
 endif
 endif

@@ -108,6 +108,18 @@ DUNE_API int dune_protect(void *start, size_t len, int prot);
 typedef int (*dune_pgflt_fn)(uintptr_t addr, uint64_t error_code, void *ucontext);
 DUNE_API dune_pgflt_fn dune_set_pgflt_handler(dune_pgflt_fn fn);
 
+/* Called on the host side after a forwarded system call wrote into the
+ * guest's memory ([addr, addr+len): read(), recvmsg(), stat(), ...): such
+ * writes are made by the host kernel, so neither guest PTE dirty bits nor
+ * the KVM dirty log see them.  The hook must not allocate or lock. */
+typedef void (*dune_write_fn)(const void *addr, size_t len);
+DUNE_API void dune_set_host_write_hook(dune_write_fn fn);
+
+/* Threads or processes created inside Dune that continue natively (until
+ * threads get their own vCPUs).  Writes by such threads are invisible to
+ * guest dirty bits and the dirty log. */
+DUNE_API unsigned long dune_native_threads(void);
+
 /* ---- KVM dirty log (used by the dirty-tracking backends) ---- */
 
 /* Enable or disable the hypervisor's dirty log over the memslots covering

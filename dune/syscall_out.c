@@ -1,0 +1,141 @@
+/*
+ * syscall_out.c - which guest memory a forwarded system call wrote.
+ *
+ * The host kernel writes a syscall's results straight into the process's
+ * pages, bypassing the guest MMU: guest dirty bits and the KVM dirty log
+ * never see those writes.  A dirty-tracking client registers a hook and we
+ * report every output buffer of the calls below once they succeed.
+ * Calls not listed either write nothing into caller memory, or write only
+ * small structures programs keep on the stack; see the README.
+ */
+#define _GNU_SOURCE
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <linux/stat.h>
+
+#include "dune_internal.h"
+
+static dune_write_fn write_hook;
+
+void dune_set_host_write_hook(dune_write_fn fn)
+{
+    __atomic_store_n(&write_hook, fn, __ATOMIC_RELEASE);
+}
+
+static void out(dune_write_fn fn, uint64_t addr, uint64_t len)
+{
+    if (addr && len)
+        fn((const void *)addr, (size_t)len);
+}
+
+/* The first `done` bytes of an iovec array were filled. */
+static void out_iov(dune_write_fn fn, uint64_t iov_addr, uint64_t cnt, long done)
+{
+    const struct iovec *iov = (const struct iovec *)iov_addr;
+
+    for (uint64_t i = 0; i < cnt && done > 0; i++) {
+        size_t n = iov[i].iov_len < (size_t)done ? iov[i].iov_len : (size_t)done;
+        out(fn, (uintptr_t)iov[i].iov_base, n);
+        done -= (long)n;
+    }
+}
+
+static void out_msghdr(dune_write_fn fn, uint64_t addr, long done)
+{
+    const struct msghdr *m = (const struct msghdr *)addr;
+
+    out_iov(fn, (uintptr_t)m->msg_iov, m->msg_iovlen, done);
+    out(fn, (uintptr_t)m->msg_name, m->msg_namelen);
+    out(fn, (uintptr_t)m->msg_control, m->msg_controllen);
+    out(fn, addr, sizeof *m); /* namelen, controllen, flags are updated */
+}
+
+void syscall_report_outputs(const struct kvm_regs *r, long ret)
+{
+    dune_write_fn fn = __atomic_load_n(&write_hook, __ATOMIC_ACQUIRE);
+
+    if (!fn || (ret < 0 && ret > -4096))
+        return;
+    switch (r->rax) {
+    case SYS_read:
+    case SYS_pread64:
+    case SYS_readlink:
+        out(fn, r->rsi, (uint64_t)ret);
+        break;
+    case SYS_recvfrom:
+        out(fn, r->rsi, (uint64_t)ret);
+        if (r->r8) {
+            out(fn, r->r8, 128); /* sockaddr_storage at most */
+            out(fn, r->r9, sizeof(socklen_t));
+        }
+        break;
+    case SYS_getrandom:
+    case SYS_getcwd:
+        out(fn, r->rdi, (uint64_t)ret);
+        break;
+    case SYS_readlinkat:
+        out(fn, r->rdx, (uint64_t)ret);
+        break;
+    case SYS_readv:
+    case SYS_preadv:
+    case SYS_preadv2:
+        out_iov(fn, r->rsi, r->rdx, ret);
+        break;
+    case SYS_recvmsg:
+        out_msghdr(fn, r->rsi, ret);
+        break;
+    case SYS_getdents64:
+        out(fn, r->rsi, (uint64_t)ret);
+        break;
+    case SYS_stat:
+    case SYS_fstat:
+    case SYS_lstat:
+        out(fn, r->rsi, sizeof(struct stat));
+        break;
+    case SYS_newfstatat:
+        out(fn, r->rdx, sizeof(struct stat));
+        break;
+    case SYS_statx:
+        out(fn, r->r8, sizeof(struct statx));
+        break;
+    case SYS_pipe:
+    case SYS_pipe2:
+        out(fn, r->rdi, 2 * sizeof(int));
+        break;
+    case SYS_socketpair:
+        out(fn, r->r10, 2 * sizeof(int));
+        break;
+    case SYS_poll:
+    case SYS_ppoll:
+        out(fn, r->rdi, r->rsi * sizeof(struct pollfd));
+        break;
+    case SYS_epoll_wait:
+    case SYS_epoll_pwait:
+        out(fn, r->rsi, (uint64_t)ret * sizeof(struct epoll_event));
+        break;
+    case SYS_wait4:
+        out(fn, r->rsi, sizeof(int));
+        break;
+    case SYS_accept:
+    case SYS_accept4:
+    case SYS_getsockname:
+    case SYS_getpeername:
+        out(fn, r->rsi, 128);
+        out(fn, r->rdx, sizeof(socklen_t));
+        break;
+    case SYS_getsockopt:
+        out(fn, r->r10, 256);
+        out(fn, r->r8, sizeof(socklen_t));
+        break;
+    case SYS_clock_gettime:
+    case SYS_gettimeofday:
+        out(fn, r->rsi, 16);
+        if (r->rax == SYS_gettimeofday)
+            out(fn, r->rdi, 16);
+        break;
+    }
+}

@@ -1,0 +1,134 @@
+/*
+ * dirty_kvm.c - the hypervisor's dirty log as a dirty-tracking backend.
+ *
+ * Inside Dune every guest write to a page whose memslot has
+ * KVM_MEM_LOG_DIRTY_PAGES set is recorded by KVM; with
+ * KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 reading and clearing a range is one
+ * hypercall.  Two kinds of writes bypass the log and are handled here:
+ *  - the host kernel filling a forwarded syscall's buffer: the syscall layer
+ *    reports those through dirty_note_write() (dune_set_host_write_hook);
+ *  - threads that run natively (created inside Dune before threads get
+ *    vCPUs): then we cannot know, and collect fails so that dirty.c reports
+ *    every page dirty -- slow but never wrong.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "dirty_backend.h"
+#include "dune.h"
+
+struct kvm_range {
+    uintptr_t start;
+    size_t npages;
+};
+
+static int need_dune(char *why, size_t whylen)
+{
+    if (!dune_active())
+        return dirty_fail(why, whylen, ENOTCONN, "kvm: not running inside Dune");
+    return 0;
+}
+
+/* Try it: log a scratch page, write it, the log must show exactly it. */
+static int kvm_probe(char *why, size_t whylen)
+{
+    size_t len = 2 * DIRTY_PAGE_SIZE;
+    char *p;
+    uint64_t bm[1];
+    long n;
+    int r;
+
+    if ((r = need_dune(why, whylen)) < 0)
+        return r;
+    p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return dirty_fail(why, whylen, errno, "kvm: mmap failed");
+    r = dune_dirty_log_enable(p, len, 1);
+    if (r < 0) {
+        munmap(p, len);
+        return dirty_fail(why, whylen, -r, "kvm: cannot enable the dirty log: %s", strerror(-r));
+    }
+    dune_dirty_log_read_clear(p, len, bm);
+    ((volatile char *)p)[DIRTY_PAGE_SIZE + 5] = 1;
+    n = dune_dirty_log_read_clear(p, len, bm);
+    munmap(p, len);
+    if (n != 1 || bm[0] != 2)
+        return dirty_fail(why, whylen, EIO, "kvm: dirty log reported %ld pages (%#llx), want page 1",
+                          n, (unsigned long long)bm[0]);
+    return 0;
+}
+
+static int kvm_open(void **state, char *why, size_t whylen)
+{
+    int r = kvm_probe(why, whylen);
+
+    if (r < 0)
+        return r;
+    dune_set_host_write_hook(dirty_note_write);
+    *state = NULL;
+    return 0;
+}
+
+static void kvm_close(void *state)
+{
+    (void)state;
+}
+
+static int kvm_track(void *state, uintptr_t start, size_t npages, void **range)
+{
+    struct kvm_range *kr = malloc(sizeof *kr);
+    uint64_t *scratch;
+    int r;
+
+    (void)state;
+    if (!kr)
+        return -ENOMEM;
+    kr->start = start;
+    kr->npages = npages;
+    r = dune_dirty_log_enable((void *)start, npages * DIRTY_PAGE_SIZE, 1);
+    if (r < 0) {
+        free(kr);
+        return r;
+    }
+    /* Start clean: drop whatever the slots logged before. */
+    scratch = calloc(DIRTY_WORDS(npages), sizeof *scratch);
+    if (scratch)
+        dune_dirty_log_read_clear((void *)start, npages * DIRTY_PAGE_SIZE, scratch);
+    free(scratch);
+    *range = kr;
+    return 0;
+}
+
+/* The slot may be shared with other ranges, so logging stays on. */
+static void kvm_untrack(void *state, void *range)
+{
+    (void)state;
+    free(range);
+}
+
+static long kvm_collect(void *state, void *range, size_t first, size_t n, uint64_t *bitmap)
+{
+    struct kvm_range *kr = range;
+    long r;
+
+    (void)state;
+    r = dune_dirty_log_read_clear((void *)(kr->start + first * DIRTY_PAGE_SIZE),
+                                  n * DIRTY_PAGE_SIZE, bitmap);
+    if (r >= 0 && dune_native_threads())
+        return -EXDEV; /* unseen writers exist: dirty.c marks everything */
+    return r;
+}
+
+const struct dirty_ops dirty_kvm_ops = {
+    .name = "kvm",
+    .id = DIRTY_KVM,
+    .probe = kvm_probe,
+    .open = kvm_open,
+    .close = kvm_close,
+    .track = kvm_track,
+    .untrack = kvm_untrack,
+    .collect = kvm_collect,
+};

@@ -1,0 +1,111 @@
+/*
+ * dirty_pte.c - guest page-table dirty bits as a dirty-tracking backend
+ * (the Dune paper's method).
+ *
+ * Collect reads and clears the D bits of the range and flushes the TLB, in
+ * the guest: directly in CPL0 mode, through the CPL0 gate in CPL3 mode.
+ * Whether the CPU sets D bits for the application is probed, never assumed:
+ * on a paravirtual KVM, accesses from guest CPL3 set none.  Host-kernel
+ * writes and native threads are handled as in the kvm backend.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "dirty_backend.h"
+#include "dune.h"
+
+struct pte_range {
+    uintptr_t start;
+    size_t npages;
+};
+
+static int pte_probe(char *why, size_t whylen)
+{
+    size_t len = 2 * DIRTY_PAGE_SIZE;
+    char *p;
+    uint64_t bm[1];
+    long n;
+
+    if (!dune_active())
+        return dirty_fail(why, whylen, ENOTCONN, "pte: not running inside Dune");
+    p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return dirty_fail(why, whylen, errno, "pte: mmap failed");
+    ((volatile char *)p)[0] = 1;
+    dune_dirty_read_clear(p, len, bm);
+    ((volatile char *)p)[DIRTY_PAGE_SIZE] = 1;
+    n = dune_dirty_read_clear(p, len, bm);
+    munmap(p, len);
+    if (n != 1 || bm[0] != 2)
+        return dirty_fail(why, whylen, ENOTSUP,
+                          "pte: the CPU does not set guest PTE dirty bits for this program "
+                          "(a write left D clear)");
+    return 0;
+}
+
+static int pte_open(void **state, char *why, size_t whylen)
+{
+    int r = pte_probe(why, whylen);
+
+    if (r < 0)
+        return r;
+    dune_set_host_write_hook(dirty_note_write);
+    *state = NULL;
+    return 0;
+}
+
+static void pte_close(void *state)
+{
+    (void)state;
+}
+
+static int pte_track(void *state, uintptr_t start, size_t npages, void **range)
+{
+    struct pte_range *pr = malloc(sizeof *pr);
+    uint64_t *scratch;
+
+    (void)state;
+    if (!pr)
+        return -ENOMEM;
+    pr->start = start;
+    pr->npages = npages;
+    scratch = calloc(DIRTY_WORDS(npages), sizeof *scratch);
+    if (scratch)
+        dune_dirty_read_clear((void *)start, npages * DIRTY_PAGE_SIZE, scratch);
+    free(scratch);
+    *range = pr;
+    return 0;
+}
+
+static void pte_untrack(void *state, void *range)
+{
+    (void)state;
+    free(range);
+}
+
+static long pte_collect(void *state, void *range, size_t first, size_t n, uint64_t *bitmap)
+{
+    struct pte_range *pr = range;
+    long r;
+
+    (void)state;
+    r = dune_dirty_read_clear((void *)(pr->start + first * DIRTY_PAGE_SIZE), n * DIRTY_PAGE_SIZE,
+                              bitmap);
+    if (r >= 0 && dune_native_threads())
+        return -EXDEV;
+    return r;
+}
+
+const struct dirty_ops dirty_pte_ops = {
+    .name = "pte",
+    .id = DIRTY_PTE,
+    .probe = pte_probe,
+    .open = pte_open,
+    .close = pte_close,
+    .track = pte_track,
+    .untrack = pte_untrack,
+    .collect = pte_collect,
+};
