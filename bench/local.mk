@@ -45,7 +45,12 @@ endif HAVE_BDWGC
 EXTRA_DIST += bench/run-suite bench/suite.gp
 
 .PHONY: bench
-bench: $(BENCH_PROGRAMS)
+# The micro-benchmarks first (Dune vs native, dirty-tracking backends),
+# then the GC suite.
+bench: $(BENCH_PROGRAMS) $(BENCH_MICRO)
+	@if test -x bench/dune-micro; then ./bench/dune-micro $${QUICK:+-q}; \
+	 else echo "dune-micro: not built (configured without Dune)"; fi
+	@if test -x bench/dirty-micro; then ./bench/dirty-micro $${QUICK:+-s 128}; fi
 	QUICK="$(QUICK)" $(SHELL) $(top_srcdir)/bench/run-suite \
 	    --builddir "$(abs_top_builddir)" --srcdir "$(abs_top_srcdir)" $(BENCH_ARGS)
 

@@ -38,6 +38,7 @@ endif
 
 if HAVE_DUNE
 noinst_PROGRAMS += bench/dune-micro
+BENCH_MICRO += bench/dune-micro
 bench_dune_micro_SOURCES = bench/dune_micro.c
 bench_dune_micro_LDADD = dune/libdune-core.la
 endif

@@ -10,3 +10,14 @@ tests_check_dune_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_dune_LDADD = dune/libdune-core.la $(CHECK_LIBS)
 endif
 endif
+
+if HAVE_DUNE
+if HAVE_CHECK
+check_PROGRAMS += tests/check_dune_run
+TESTS += tests/check_dune_run
+tests_check_dune_run_SOURCES = tests/check_dune_run.c
+tests_check_dune_run_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -DDUNE_RUN='"$(abs_top_builddir)/dune/dune-run"'
+tests_check_dune_run_LDADD = $(CHECK_LIBS)
+EXTRA_tests_check_dune_run_DEPENDENCIES = dune/dune-run dune/libdune-preload.la
+endif
+endif
