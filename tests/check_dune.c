@@ -481,8 +481,22 @@ static long raw_getpid(void)
  * this test runs only plain code and raw system calls (even Check's
  * ck_assert writes through libc), and checks its results after leaving.
  */
+/* Signal handler that touches no libc: usable at emulated CPL0. */
+static volatile int c0_sig, c0_code;
+static void *volatile c0_addr;
+static void skip2(int sig, siginfo_t *si, void *ucv)
+{
+    ucontext_t *uc = ucv;
+
+    c0_sig = sig, c0_code = si->si_code, c0_addr = si->si_addr;
+    uc->uc_mcontext.gregs[REG_RIP] += 2; /* ud2 and movb %al,(%rdi) are 2 bytes */
+}
+
 START_TEST(test_cpl0_mode)
 {
+    struct sigaction sa = { .sa_sigaction = skip2, .sa_flags = SA_SIGINFO };
+    char *ro = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    int ill_sig, ill_code;
     char *p = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     uint64_t bm[1];
     long pid = getpid(), pid_in;
@@ -492,12 +506,17 @@ START_TEST(test_cpl0_mode)
     struct dune_options o = { .mode = DUNE_MODE_CPL0 };
 
     p[0] = 0;
+    sigaction(SIGILL, &sa, NULL);
+    sigaction(SIGSEGV, &sa, NULL);
     entered = dune_enter(&o);
     level = cpl();
     pid_in = raw_getpid();
     dirty_before = dune_dirty_read_clear(p, 2 * PAGE, bm);
     p[PAGE] = 1;
     dirty_after = dune_dirty_read_clear(p, 2 * PAGE, bm);
+    __asm__ volatile("ud2");
+    ill_sig = c0_sig, ill_code = c0_code;
+    __asm__ volatile("movb %%al, (%%rdi)" : : "D"(ro + 8), "a"(1) : "memory");
     left = dune_leave();
     ck_assert_int_eq(entered, 0);
     ck_assert_int_eq(left, 0);
@@ -507,6 +526,12 @@ START_TEST(test_cpl0_mode)
     /* The D bit is set by guest writes where the CPU does it (CPL0 here). */
     ck_assert_int_eq(dirty_after, 1);
     ck_assert_uint_eq(bm[0], 2);
+    /* Faults at CPL0 become the same signals, and handlers may skip. */
+    ck_assert_int_eq(ill_sig, SIGILL);
+    ck_assert_int_eq(ill_code, ILL_ILLOPN);
+    ck_assert_int_eq(c0_sig, SIGSEGV);
+    ck_assert_int_eq(c0_code, SEGV_ACCERR);
+    ck_assert_ptr_eq(c0_addr, ro + 8);
 }
 END_TEST
 
