@@ -12,6 +12,7 @@
 
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -78,6 +79,8 @@ void mirror_unmap(uintptr_t start, uintptr_t end);
 int mirror_fault(uintptr_t addr, bool write, bool exec, int *si_code);
 
 /* ---- per-thread vCPU ---- */
+#define DUNE_MAX_PENDING 32
+
 struct dune_vcpu {
     int fd;
     int id;
@@ -92,6 +95,9 @@ struct dune_vcpu {
     uintptr_t ist_top;
     bool leaving;
     bool cpuid_set;
+    atomic_int busy;          /* owned by a thread (pool bookkeeping) */
+    unsigned npending;        /* signals queued by the host handler */
+    siginfo_t pending[DUNE_MAX_PENDING];
     bool in_signal_setup;
     struct kvm_xsave *xsave;  /* scratch for FPU state transfers */
     unsigned long syscalls, exits, faults;
@@ -121,6 +127,7 @@ struct dune_vm {
     char reason[160];
     atomic_ulong syscalls, exits, faults;
     int nvcpus;
+    unsigned active_vcpus;    /* threads currently inside */
 };
 extern struct dune_vm dune_vm;
 
@@ -148,11 +155,18 @@ void dune_native_resume(const struct kvm_regs *r) __attribute__((noreturn));
 /* ---- run loop, syscalls, signals ---- */
 void vcpu_run_loop(struct dune_vcpu *v) __attribute__((noreturn));
 int vcpu_create(struct dune_vcpu **out);
+int vcpu_get(struct dune_vcpu **out);
+void vcpu_put(struct dune_vcpu *v);
 void vcpu_destroy(struct dune_vcpu *v);
+void vcpu_release_and_exit(struct dune_vcpu *v, long code) __attribute__((noreturn));
+void vcpu_thread_start(void *arg) __attribute__((noreturn));
+void dune_run_on_stack(void *arg, uintptr_t stack_top, void (*fn)(void *)) __attribute__((noreturn));
 void syscall_handle(struct dune_vcpu *v, struct kvm_regs *r);
 void syscall_report_outputs(const struct kvm_regs *r, long ret);
 int exception_handle(struct dune_vcpu *v, struct kvm_regs *r);
 int signal_sigreturn(struct dune_vcpu *v, struct kvm_regs *r);
+long signal_rt_sigaction(const struct kvm_regs *r);
+void signal_deliver_pending(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr, long syscall_nr);
 void dune_print_summary(void);
 
 #endif

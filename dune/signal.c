@@ -58,12 +58,30 @@ struct rt_sigframe {
 #endif
 
 static dune_pgflt_fn pgflt_handler;
+
+/*
+ * The program's signal actions.  Handlers the guest installs are recorded
+ * here and the host gets dune_host_signal instead: a signal for a thread
+ * inside Dune is then queued and delivered in the guest, on the guest
+ * stack, with the guest's registers in the ucontext.  SIG_DFL and SIG_IGN
+ * are installed as they are, so the kernel's default actions stay native.
+ */
+static struct k_sigaction app_act[65];
+static bool app_act_set[65];
 /* Set by the trampoline when the Dune-aware handler declines a fault. */
 static __thread uintptr_t pgflt_declined;
 
 static uint64_t sigbit(int sig)
 {
     return 1ULL << (sig - 1);
+}
+
+static void app_action(int sig, struct k_sigaction *ka)
+{
+    if (app_act_set[sig])
+        *ka = app_act[sig];
+    else
+        dune_sys6(SYS_rt_sigaction, sig, 0, (long)ka, 8, 0, 0);
 }
 
 /* The process has no handler (or blocks the signal): die by it, as the
@@ -75,6 +93,7 @@ static void __attribute__((noreturn)) die_by_signal(int sig)
 
     if (dune_verbose())
         dune_print_summary();
+    app_act[sig] = dfl;
     dune_sys6(SYS_rt_sigaction, sig, (long)&dfl, 0, 8, 0, 0);
     dune_sys6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&unblock, 0, 8, 0, 0);
     dune_sys3(SYS_tgkill, dune_sys3(SYS_getpid, 0, 0, 0), dune_sys3(SYS_gettid, 0, 0, 0), sig);
@@ -125,7 +144,8 @@ struct sig_event {
 
 /* Build the frame and redirect the pending iretq to handler. */
 static void push_frame(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr,
-                       const struct sig_event *e, const struct k_sigaction *ka, uint64_t oldmask)
+                       const struct sig_event *e, const struct k_sigaction *ka, uint64_t oldmask,
+                       const siginfo_t *si)
 {
     uintptr_t sp = fr[F_RSP], fpstate;
     struct rt_sigframe *f;
@@ -157,9 +177,13 @@ static void push_frame(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr,
     f->uc.uc_mcontext.gregs[REG_CR2] = e->cr2;
     f->uc.uc_mcontext.fpregs = (fpregset_t)fpstate;
     f->uc.uc_sigmask = oldmask;
-    f->info.si_signo = e->sig;
-    f->info.si_code = e->code;
-    f->info.si_addr = (void *)e->addr;
+    if (si) {
+        f->info = *si;
+    } else {
+        f->info.si_signo = e->sig;
+        f->info.si_code = e->code;
+        f->info.si_addr = (void *)e->addr;
+    }
 
     r->rdi = e->sig;
     r->rsi = (uintptr_t)&f->info;
@@ -170,24 +194,34 @@ static void push_frame(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr,
     fr[F_RFLAGS] &= ~(X86_TF | X86_DF | X86_RF | X86_AC);
 }
 
+static void deliver_info(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr,
+                         const struct sig_event *e, const siginfo_t *si);
+
 static void deliver(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr,
                     const struct sig_event *e)
+{
+    deliver_info(v, r, fr, e, NULL);
+}
+
+static void deliver_info(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr,
+                         const struct sig_event *e, const siginfo_t *si)
 {
     struct k_sigaction ka;
     uint64_t old = 0, mask;
 
-    dune_sys6(SYS_rt_sigaction, e->sig, 0, (long)&ka, 8, 0, 0);
+    app_action(e->sig, &ka);
     dune_sys6(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&old, 8, 0, 0);
     if (ka.handler == SIG_DFL || ka.handler == SIG_IGN || (old & sigbit(e->sig)) ||
         !(ka.flags & SA_RESTORER))
         die_by_signal(e->sig);
-    push_frame(v, r, fr, e, &ka, old);
+    push_frame(v, r, fr, e, &ka, old, si);
     mask = old | ka.mask;
     if (!(ka.flags & SA_NODEFER))
         mask |= sigbit(e->sig);
     dune_sys6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&mask, 0, 8, 0, 0);
     if (ka.flags & SA_RESETHAND) {
         struct k_sigaction dfl = { .handler = SIG_DFL };
+        app_act[e->sig] = dfl;
         dune_sys6(SYS_rt_sigaction, e->sig, (long)&dfl, 0, 8, 0, 0);
     }
 }
@@ -229,7 +263,7 @@ static bool to_pgflt_handler(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *
         return false;
     }
     dune_sys6(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&old, 8, 0, 0);
-    push_frame(v, r, fr, e, &ka, old);
+    push_frame(v, r, fr, e, &ka, old, NULL);
     return true;
 }
 
@@ -364,4 +398,164 @@ int signal_sigreturn(struct dune_vcpu *v, struct kvm_regs *r)
     }
     dune_sys6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&f->uc.uc_sigmask, 0, 8, 0, 0);
     return 0;
+}
+
+/* ---- asynchronous signals ---- */
+
+extern char dune_exc_vectors[], dune_enter_trampoline_start[];
+
+/* Host handler for every signal the guest handles.  On a thread inside
+ * Dune it only queues the signal; the guest handler runs at the next exit.
+ * Elsewhere (a thread running natively) it calls the program's handler. */
+static void dune_host_signal(int sig, siginfo_t *si, void *uc)
+{
+    struct dune_vcpu *v = dune_self;
+    struct k_sigaction ka = app_act[sig];
+
+    if (v) {
+        if (si->si_code > 0 && (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL ||
+                                sig == SIGFPE || sig == SIGTRAP))
+            die_by_signal(sig); /* a fault in Dune's own host code */
+        for (unsigned i = 0; i < v->npending; i++)
+            if (sig < 32 && v->pending[i].si_signo == sig)
+                return; /* standard signals do not queue */
+        if (v->npending < DUNE_MAX_PENDING)
+            v->pending[v->npending++] = *si;
+        /* If this thread is about to enter KVM_RUN, make it come back at
+         * once so the signal is delivered without waiting for an exit. */
+        v->run->immediate_exit = 1;
+        return;
+    }
+    if (ka.handler == SIG_DFL || ka.handler == SIG_IGN)
+        return;
+    if (ka.flags & SA_SIGINFO)
+        ((void (*)(int, siginfo_t *, void *))ka.handler)(sig, si, uc);
+    else
+        ((void (*)(int))ka.handler)(sig);
+}
+
+/* rt_sigaction from the guest: record, and install our host handler. */
+long signal_rt_sigaction(const struct kvm_regs *r)
+{
+    int sig = (int)r->rdi;
+    const struct k_sigaction *act = (const void *)r->rsi;
+    struct k_sigaction *oact = (void *)r->rdx, old, host;
+    long ret;
+
+    if (r->r10 != 8 || sig < 1 || sig > 64)
+        return dune_sys6(SYS_rt_sigaction, sig, (long)r->rsi, (long)r->rdx, (long)r->r10, 0, 0);
+    app_action(sig, &old);
+    if (act) {
+        host = *act;
+        if (act->handler != SIG_DFL && act->handler != SIG_IGN) {
+            host.handler = (void *)dune_host_signal;
+            host.flags = SA_SIGINFO | SA_RESTORER | (act->flags & (SA_NOCLDSTOP | SA_NOCLDWAIT));
+            host.restorer = dune_sigreturn_restorer;
+            host.mask = ~0ULL;
+        }
+        ret = dune_sys6(SYS_rt_sigaction, sig, (long)&host, 0, 8, 0, 0);
+        if (ret < 0)
+            return ret;
+        app_act[sig] = *act;
+        app_act_set[sig] = true;
+    }
+    if (oact)
+        *oact = old;
+    return 0;
+}
+
+/* System calls that fail with EINTR after a handler even with SA_RESTART
+ * (signal(7)); all others are restarted. */
+static bool restartable(long nr)
+{
+    switch (nr) {
+    case SYS_pause:
+    case SYS_rt_sigsuspend:
+    case SYS_rt_sigtimedwait:
+    case SYS_nanosleep:
+    case SYS_clock_nanosleep:
+    case SYS_poll:
+    case SYS_ppoll:
+    case SYS_select:
+    case SYS_pselect6:
+    case SYS_epoll_wait:
+    case SYS_epoll_pwait:
+    case SYS_epoll_pwait2:
+    case SYS_io_getevents:
+    case SYS_semtimedop:
+        return false;
+    }
+    return true;
+}
+
+/* Guest code, not one of our CPL0 stubs, is interrupted at r->rip. */
+static bool at_guest_code(uintptr_t rip)
+{
+    return !(rip >= (uintptr_t)dune_exc_vectors && rip < (uintptr_t)dune_enter_trampoline_start) &&
+           !(rip >= dune_vm.syscall_stub && rip < dune_vm.syscall_stub + PAGE_SIZE);
+}
+
+/* Take the first queued signal the guest does not block. */
+static bool take_pending(struct dune_vcpu *v, siginfo_t *out)
+{
+    uint64_t mask = 0, all = ~0ULL;
+    bool found = false;
+
+    if (!v->npending)
+        return false;
+    dune_sys6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&all, (long)&mask, 8, 0, 0);
+    for (unsigned i = 0; i < v->npending && !found; i++) {
+        if (mask & sigbit(v->pending[i].si_signo))
+            continue;
+        *out = v->pending[i];
+        for (unsigned j = i + 1; j < v->npending; j++)
+            v->pending[j - 1] = v->pending[j];
+        v->npending--;
+        found = true;
+    }
+    dune_sys6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&mask, 0, 8, 0, 0);
+    return found;
+}
+
+/*
+ * Deliver one queued signal in the guest.  fr is the exception frame when
+ * the exit came from a CPL0 stub; otherwise the registers are the guest's
+ * own (after a syscall: syscall_nr says which, for restarting).
+ */
+void signal_deliver_pending(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr, long syscall_nr)
+{
+    uint64_t own[7];
+    struct k_sigaction ka;
+    siginfo_t si;
+    struct sig_event e;
+
+    if (!v->npending || dune_vm.syscall_to_cpl0)
+        return;
+    if (!fr && !at_guest_code(r->rip))
+        return; /* inside a stub: the next exit will do */
+    if (!take_pending(v, &si))
+        return;
+    app_action(si.si_signo, &ka);
+    if (ka.handler == SIG_IGN)
+        return;
+    if (ka.handler == SIG_DFL) { /* changed since it was queued */
+        dune_sys3(SYS_tgkill, dune_sys3(SYS_getpid, 0, 0, 0), dune_sys3(SYS_gettid, 0, 0, 0),
+                  si.si_signo);
+        return;
+    }
+    if (!fr) {
+        if (syscall_nr >= 0 && (long)r->rax == -EINTR && (ka.flags & SA_RESTART) &&
+            restartable(syscall_nr)) {
+            r->rax = syscall_nr; /* the handler returns to the syscall again */
+            r->rip -= 2;
+        }
+        own[F_RIP] = r->rip, own[F_RSP] = r->rsp, own[F_RFLAGS] = r->rflags;
+        own[F_CS] = dune_vm.mode == DUNE_MODE_CPL3 ? 0x33 : 0x10;
+        own[F_SS] = dune_vm.mode == DUNE_MODE_CPL3 ? 0x2b : 0x18;
+        fr = own;
+    }
+    e = (struct sig_event){ .sig = si.si_signo, .code = si.si_code };
+    deliver_info(v, r, fr, &e, &si);
+    if (fr == own)
+        r->rip = own[F_RIP], r->rsp = own[F_RSP], r->rflags = own[F_RFLAGS];
 }

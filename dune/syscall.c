@@ -93,13 +93,21 @@ static long do_mmap_family(const struct kvm_regs *r)
     return ret;
 }
 
-/* ---- clone, fork, vfork: the child continues natively ---- */
+/* ---- clone, fork, vfork ----
+ *
+ * A new thread (CLONE_VM | CLONE_THREAD with its own stack and TLS) gets a
+ * vCPU of its own, set up completely here before the clone, so a failure
+ * is the clone's EAGAIN and the child only has to switch to its host stack
+ * and run.  Other children (fork, vfork, odd clones) continue natively:
+ * KVM serves a VM only to the process that created it.
+ */
 
 struct clone_ctx {
     struct kvm_regs regs;         /* guest registers the child resumes with */
     const struct kvm_xsave *fpu;  /* guest FPU state */
     unsigned long flags;
     bool has_stack;
+    struct dune_vcpu *nv;         /* the new thread's vCPU, if it gets one */
     atomic_int copied;
 };
 
@@ -110,7 +118,12 @@ long dune_host_clone(const struct kvm_regs *g, struct clone_ctx *ctx);
 void __attribute__((noreturn, used)) dune_clone_child(struct clone_ctx *ctx, uintptr_t child_rsp)
 {
     struct kvm_regs regs = ctx->regs;
+    struct dune_vcpu *nv = ctx->nv;
 
+    if (nv) {
+        atomic_store(&ctx->copied, 1);
+        dune_run_on_stack(nv, nv->host_stack_top, vcpu_thread_start);
+    }
     if (ctx->has_stack)
         regs.rsp = child_rsp;
     arch_restore_fpu(ctx->fpu);
@@ -123,22 +136,53 @@ void __attribute__((noreturn, used)) dune_clone_child(struct clone_ctx *ctx, uin
     dune_native_resume(&regs);
 }
 
+/* Give the thread about to be created a vCPU in the guest state it will
+ * start in: the parent's registers, rax = 0, its own stack and TLS. */
+static int thread_vcpu(struct dune_vcpu *v, const struct clone_ctx *ctx, uintptr_t sp,
+                       uintptr_t tls, struct dune_vcpu **out)
+{
+    struct kvm_regs nr = ctx->regs;
+    struct dune_vcpu *nv;
+    int r;
+
+    if ((r = vcpu_get(&nv)) < 0)
+        return r;
+    nr.rsp = sp;
+    r = arch_vcpu_setup(nv, 0, 0);
+    if (r == 0 && dune_ioctl(nv->fd, KVM_SET_XSAVE, v->xsave) < 0)
+        r = -EIO;
+    if (r == 0)
+        r = arch_set_fs_base(nv, tls);
+    if (r == 0 && dune_ioctl(nv->fd, KVM_SET_REGS, &nr) < 0)
+        r = -EIO;
+    if (r < 0) {
+        vcpu_put(nv);
+        return r;
+    }
+    *out = nv;
+    return 0;
+}
+
 static long do_clone(struct dune_vcpu *v, const struct kvm_regs *r)
 {
     struct clone_ctx ctx = { .regs = *r, .fpu = v->xsave };
+    uintptr_t sp = 0, tls = 0;
+    int saved_errno = errno;
     long ret;
 
     switch (r->rax) {
     case SYS_clone:
         ctx.flags = r->rdi;
-        ctx.has_stack = r->rsi != 0;
+        sp = r->rsi;
+        tls = r->r8;
         break;
     case SYS_clone3: {
         const struct clone_args *ca = (const void *)r->rdi;
         if (r->rsi < sizeof(uint64_t) * 8)
             return -EINVAL;
         ctx.flags = ca->flags;
-        ctx.has_stack = ca->stack != 0;
+        sp = ca->stack ? ca->stack + ca->stack_size : 0;
+        tls = ca->tls;
         break;
     }
     case SYS_vfork:
@@ -147,16 +191,29 @@ static long do_clone(struct dune_vcpu *v, const struct kvm_regs *r)
     default: /* fork */
         break;
     }
+    ctx.has_stack = sp != 0;
     if (dune_ioctl(v->fd, KVM_GET_XSAVE, v->xsave) < 0)
         return -EAGAIN;
     ctx.regs.rax = 0;
     ctx.regs.rip = r->rcx;
     ctx.regs.rflags = (r->r11 & 0x3c7fd7) | 2;
+    if ((ctx.flags & (CLONE_VM | CLONE_THREAD | CLONE_SETTLS)) ==
+            (CLONE_VM | CLONE_THREAD | CLONE_SETTLS) &&
+        !(ctx.flags & CLONE_VFORK) && sp) {
+        int e = thread_vcpu(v, &ctx, sp, tls, &ctx.nv);
+        errno = saved_errno;
+        if (e < 0)
+            return -EAGAIN; /* as natively when a thread cannot be had */
+    }
     ret = dune_host_clone(r, &ctx);
+    if (ret < 0 && ctx.nv)
+        vcpu_put(ctx.nv);
     if (ret > 0) {
-        atomic_fetch_add(&native_children, 1);
-        if (ctx.flags & CLONE_VM)
-            atomic_fetch_add(&native_threads, 1);
+        if (!ctx.nv) {
+            atomic_fetch_add(&native_children, 1);
+            if (ctx.flags & CLONE_VM)
+                atomic_fetch_add(&native_threads, 1);
+        }
         /* A thread sharing our memory reads ctx: wait until it has. */
         if ((ctx.flags & CLONE_VM) && !(ctx.flags & CLONE_VFORK))
             while (!atomic_load(&ctx.copied))
@@ -243,7 +300,7 @@ static void syscall_return(struct kvm_regs *r, uint64_t rip, uint64_t rflags)
 void syscall_handle(struct dune_vcpu *v, struct kvm_regs *r)
 {
     uint64_t rip = r->rcx, rflags = r->r11;
-    long ret;
+    long nr = (long)r->rax, ret;
 
     atomic_fetch_add_explicit(&dune_vm.syscalls, 1, memory_order_relaxed);
     probe_syscall_cpl(v);
@@ -251,7 +308,11 @@ void syscall_handle(struct dune_vcpu *v, struct kvm_regs *r)
     case SYS_rt_sigreturn:
         /* Restores every register itself, rip included. */
         signal_sigreturn(v, r);
+        signal_deliver_pending(v, r, NULL, -1);
         return;
+    case SYS_rt_sigaction:
+        ret = signal_rt_sigaction(r);
+        break;
     case SYS_mmap:
     case SYS_munmap:
     case SYS_mprotect:
@@ -271,6 +332,8 @@ void syscall_handle(struct dune_vcpu *v, struct kvm_regs *r)
         if (ret == 0 && r->rdi == ARCH_SET_FS && arch_set_fs_base(v, r->rsi) < 0)
             ret = -EINVAL;
         break;
+    case SYS_exit:
+        vcpu_release_and_exit(v, (long)r->rdi);
     case SYS_exit_group:
         if (dune_verbose())
             dune_print_summary();
@@ -286,4 +349,5 @@ void syscall_handle(struct dune_vcpu *v, struct kvm_regs *r)
     syscall_report_outputs(r, ret);
     r->rax = ret;
     syscall_return(r, rip, rflags);
+    signal_deliver_pending(v, r, NULL, nr);
 }

@@ -23,10 +23,6 @@
 
 __thread struct dune_vcpu *dune_self;
 
-/* KVM cannot destroy a single vCPU: a thread that leaves keeps its vCPU
- * (and host stack, which is still in use at that moment) for re-entry. */
-static __thread struct dune_vcpu *cached_vcpu;
-
 static void *map_anon(size_t len)
 {
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -54,36 +50,65 @@ static int vcpu_alloc(struct dune_vcpu *v)
     return 0;
 }
 
-int vcpu_create(struct dune_vcpu **out)
+/*
+ * KVM cannot destroy a single vCPU, so vCPUs live in a pool: a thread that
+ * exits inside Dune returns its vCPU (busy = 0) and the next thread takes
+ * it.  A thread that leaves keeps its vCPU for re-entry (its host stack is
+ * still in use at that moment).
+ */
+static struct dune_vcpu *pool[1024];
+static unsigned npool;
+static __thread struct dune_vcpu *cached_vcpu;
+
+static int vcpu_new(struct dune_vcpu **out)
 {
-    struct dune_vcpu *v = NULL;
+    struct dune_vcpu *v;
     int r;
 
-    v = cached_vcpu;
-    if (!v) {
-        v = map_anon(sizeof *v);
-        if (!v)
-            return -ENOMEM;
-        memset(v, 0, sizeof *v);
-        pthread_mutex_lock(&dune_vm.lock);
-        v->id = dune_vm.nvcpus++;
-        pthread_mutex_unlock(&dune_vm.lock);
-        r = vcpu_alloc(v);
-        if (r < 0) {
-            dune_set_error(r, "cannot create vCPU %d: %s", v->id, strerror(-r));
-            return r;
-        }
-        /* The guest needs its GDT/TSS and exception stack mapped. */
-        pthread_mutex_lock(&dune_vm.lock);
+    if (npool >= sizeof pool / sizeof pool[0] ||
+        (dune_vm.max_vcpus > 0 && npool >= (unsigned)dune_vm.max_vcpus))
+        return -EAGAIN;
+    v = map_anon(sizeof *v);
+    if (!v)
+        return -ENOMEM;
+    memset(v, 0, sizeof *v);
+    v->id = (int)npool;
+    r = vcpu_alloc(v);
+    if (r == 0) /* the guest needs its GDT/TSS and exception stack mapped */
         r = mirror_range((uintptr_t)v->cpu_page, (uintptr_t)v->cpu_page + PAGE_SIZE,
                          PROT_READ | PROT_WRITE);
-        if (r == 0)
-            r = mirror_range((uintptr_t)v->ist_stack, v->ist_top, PROT_READ | PROT_WRITE);
-        pthread_mutex_unlock(&dune_vm.lock);
-        if (r < 0)
-            return r;
-        cached_vcpu = v;
-    }
+    if (r == 0)
+        r = mirror_range((uintptr_t)v->ist_stack, v->ist_top, PROT_READ | PROT_WRITE);
+    if (r < 0)
+        return r; /* the half-made vCPU is leaked: KVM keeps its id anyway */
+    v->busy = 1;
+    pool[npool++] = v;
+    dune_vm.nvcpus = (int)npool;
+    *out = v;
+    return 0;
+}
+
+/* A free vCPU from the pool, or a new one.  Called natively or on the
+ * host side of another vCPU; errno is preserved for the guest's sake. */
+int vcpu_get(struct dune_vcpu **out)
+{
+    int saved = errno, r = 0;
+    struct dune_vcpu *v = NULL;
+
+    pthread_mutex_lock(&dune_vm.lock);
+    for (unsigned i = 0; i < npool && !v; i++)
+        if (!atomic_load(&pool[i]->busy))
+            v = pool[i];
+    if (v)
+        atomic_store(&v->busy, 1);
+    else
+        r = vcpu_new(&v);
+    if (r == 0)
+        dune_vm.active_vcpus++;
+    pthread_mutex_unlock(&dune_vm.lock);
+    errno = saved;
+    if (r < 0)
+        return r;
     v->leaving = false;
     if (dune_vm.sync_regs)
         v->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
@@ -91,9 +116,64 @@ int vcpu_create(struct dune_vcpu **out)
     return 0;
 }
 
+int vcpu_create(struct dune_vcpu **out)
+{
+    int r;
+
+    if (cached_vcpu) {
+        pthread_mutex_lock(&dune_vm.lock);
+        dune_vm.active_vcpus++;
+        pthread_mutex_unlock(&dune_vm.lock);
+        *out = cached_vcpu;
+        return 0;
+    }
+    r = vcpu_get(out);
+    if (r < 0) {
+        dune_set_error(r, "cannot create a vCPU: %s", strerror(-r));
+        return r;
+    }
+    cached_vcpu = *out;
+    return 0;
+}
+
+/* Undo vcpu_get() for a vCPU that never ran a thread. */
+void vcpu_put(struct dune_vcpu *v)
+{
+    pthread_mutex_lock(&dune_vm.lock);
+    dune_vm.active_vcpus--;
+    atomic_store(&v->busy, 0);
+    pthread_mutex_unlock(&dune_vm.lock);
+}
+
+/* The thread left Dune: it keeps the vCPU for re-entry. */
 void vcpu_destroy(struct dune_vcpu *v)
 {
     v->leaving = false;
+    pthread_mutex_lock(&dune_vm.lock);
+    dune_vm.active_vcpus--;
+    pthread_mutex_unlock(&dune_vm.lock);
+}
+
+/* The thread is exiting: hand the vCPU back and exit without touching the
+ * stack again (the next owner of the vCPU may start using it at once). */
+void vcpu_release_and_exit(struct dune_vcpu *v, long code)
+{
+    pthread_mutex_lock(&dune_vm.lock);
+    dune_vm.active_vcpus--;
+    pthread_mutex_unlock(&dune_vm.lock);
+    __asm__ volatile("movl $0, (%0)\n\t"
+                     "movl $60, %%eax\n\t"
+                     "syscall\n\t"
+                     "ud2"
+                     :
+                     : "r"(&v->busy), "D"(code)
+                     : "memory");
+    __builtin_unreachable();
+}
+
+unsigned dune_active_vcpus(void)
+{
+    return dune_vm.active_vcpus;
 }
 
 /* Last resort: the guest is in a state we cannot continue from. */
@@ -131,6 +211,19 @@ static void regs_put(struct dune_vcpu *v, struct kvm_regs *r)
         vcpu_fatal(v, "KVM_SET_REGS failed");
 }
 
+/* KVM_RUN came back because a signal arrived: deliver it in the guest. */
+static void deliver_after_interrupt(struct dune_vcpu *v)
+{
+    struct kvm_regs tmp, *r;
+
+    v->run->immediate_exit = 0;
+    if (!v->npending)
+        return;
+    r = regs_get(v, &tmp);
+    signal_deliver_pending(v, r, NULL, -1);
+    regs_put(v, r);
+}
+
 static void handle_exit(struct dune_vcpu *v)
 {
     struct kvm_run *run = v->run;
@@ -150,11 +243,13 @@ static void handle_exit(struct dune_vcpu *v)
             r = regs_get(v, &tmp);
             if (exception_handle(v, r) < 0)
                 vcpu_fatal(v, "unhandled guest exception");
+            signal_deliver_pending(v, r, (uint64_t *)r->rsp, -1);
             regs_put(v, r);
             return;
         }
         vcpu_fatal(v, "unexpected port I/O");
     case KVM_EXIT_INTR:
+        deliver_after_interrupt(v);
         return;
     case KVM_EXIT_SHUTDOWN:
         vcpu_fatal(v, "guest triple fault");
@@ -176,13 +271,26 @@ void vcpu_run_loop(struct dune_vcpu *v)
 
         atomic_fetch_add_explicit(&dune_vm.exits, 1, memory_order_relaxed);
         if (r < 0) {
-            /* A host signal handler ran (natively); just go back in. */
-            if (r == -EINTR || r == -EAGAIN)
+            /* Our host signal handler queued a signal for the guest. */
+            if (r == -EINTR || r == -EAGAIN) {
+                deliver_after_interrupt(v);
                 continue;
+            }
             vcpu_fatal(v, "KVM_RUN failed");
         }
         handle_exit(v);
     }
+}
+
+/* First host code of a thread created inside Dune (on its new vCPU's host
+ * stack): the vCPU was fully set up by the parent. */
+void __attribute__((noreturn)) vcpu_thread_start(void *arg)
+{
+    struct dune_vcpu *v = arg;
+
+    dune_self = v;
+    cached_vcpu = v;
+    vcpu_run_loop(v);
 }
 
 /* Entered on the host stack from dune_enter_trampoline(). */

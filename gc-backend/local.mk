@@ -19,3 +19,5 @@ gc_backend_libdirty_la_SOURCES += gc-backend/dirty_pte.c gc-backend/dirty_kvm.c
 gc_backend_libdirty_la_CPPFLAGS = $(AM_CPPFLAGS) -DDIRTY_DUNE_BACKENDS
 gc_backend_libdirty_la_LIBADD = dune/libdune-core.la
 endif
+
+include gc-backend/gc.mk

@@ -120,6 +120,9 @@ DUNE_API void dune_set_host_write_hook(dune_write_fn fn);
  * guest dirty bits and the dirty log. */
 DUNE_API unsigned long dune_native_threads(void);
 
+/* Threads currently running inside Dune (each on its own vCPU). */
+DUNE_API unsigned dune_active_vcpus(void);
+
 /* ---- KVM dirty log (used by the dirty-tracking backends) ---- */
 
 /* Enable or disable the hypervisor's dirty log over the memslots covering

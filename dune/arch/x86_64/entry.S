@@ -81,6 +81,12 @@ dune_gp_entry:                  /* [err, rip, cs, rflags, rsp, ss] */
 3:  pushq $13
     jmp dune_exc_common
 
+/* Everything above runs at CPL0 or is a gate: signals are not delivered
+ * to a guest interrupted there. */
+    .globl dune_enter_trampoline_start
+    .hidden dune_enter_trampoline_start
+dune_enter_trampoline_start:
+
 /* int dune_enter_trampoline(uintptr_t *save_rsp, uintptr_t host_stack_top,
  *                           struct dune_vcpu *v)
  * Saves the callee-saved registers on the caller's stack, records the stack
@@ -204,5 +210,16 @@ dune_host_clone:
     call dune_clone_child
     ud2
     .size dune_host_clone, .-dune_host_clone
+
+/* void dune_run_on_stack(void *arg, uintptr_t stack_top, void (*fn)(void *)) */
+    .globl dune_run_on_stack
+    .hidden dune_run_on_stack
+    .type dune_run_on_stack, @function
+dune_run_on_stack:
+    movq %rsi, %rsp
+    andq $-16, %rsp
+    call *%rdx
+    ud2
+    .size dune_run_on_stack, .-dune_run_on_stack
 
     .section .note.GNU-stack,"",@progbits
