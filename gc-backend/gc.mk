@@ -12,4 +12,19 @@ gc_backend_libgc_dune_la_LDFLAGS = -version-info 0:0:0
 bin_PROGRAMS += gc-backend/gc-dune-run
 gc_backend_gc_dune_run_SOURCES = gc-backend/gc-dune-run.c
 gc_backend_gc_dune_run_CPPFLAGS = $(AM_CPPFLAGS) -DLIBDIR='"$(libdir)"'
+
+if HAVE_CHECK
+# The stress test, built twice: linked with libgc-dune (-lgc-dune -lgc), and
+# with libgc only, for the run under gc-dune-run (LD_PRELOAD).
+# tests/check_gc_dune.sh runs them once per dirty-page source.
+check_PROGRAMS += tests/check_gc_dune tests/check_gc_dune_plain
+TESTS += tests/check_gc_dune.sh
+EXTRA_DIST += tests/check_gc_dune.sh
+tests_check_gc_dune_SOURCES = tests/check_gc_dune.c
+tests_check_gc_dune_CFLAGS = $(AM_CFLAGS) $(BDWGC_CFLAGS) $(CHECK_CFLAGS)
+tests_check_gc_dune_LDADD = gc-backend/libgc-dune.la $(BDWGC_LIBS) $(CHECK_LIBS) -ldl
+tests_check_gc_dune_plain_SOURCES = tests/check_gc_dune.c
+tests_check_gc_dune_plain_CFLAGS = $(AM_CFLAGS) $(BDWGC_CFLAGS) $(CHECK_CFLAGS)
+tests_check_gc_dune_plain_LDADD = $(BDWGC_LIBS) $(CHECK_LIBS) -ldl
+endif
 endif

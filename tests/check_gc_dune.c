@@ -63,6 +63,7 @@ static struct forest forests[2];
 static struct node **holder;
 static uint64_t holder_sum[PIPE_SLOTS], holder_count[PIPE_SLOTS];
 static int need_note_write;
+static int pipe_usable = 1;
 
 /* libgc-dune's API, found at run time (absent when GC_DUNE_BACKEND=off
  * is irrelevant: the library is still there; absent when not loaded). */
@@ -294,7 +295,7 @@ START_TEST(test_stress)
     ck_assert_int_eq(pthread_create(&th, NULL, second_thread, &forests[1]), 0);
     for (unsigned long i = 0; i < STEPS; i++) {
         mutate(&forests[0], i);
-        if (i % 8 == 0)
+        if (pipe_usable && i % 8 == 0)
             ck_assert_int_eq(pipe_step(fds, &rng, i / 8), 0);
     }
     ck_assert_int_eq(pthread_join(th, NULL), 0);
@@ -304,10 +305,12 @@ START_TEST(test_stress)
     GC_gcollect();
 
     unsigned long bad = verify(&forests[0]) + verify(&forests[1]);
-    for (unsigned i = 0; i < PIPE_SLOTS; i++)
-        if (!holder[i])
-            bad++; /* every slot was filled at least once */
-    bad += verify_holder();
+    if (pipe_usable) {
+        for (unsigned i = 0; i < PIPE_SLOTS; i++)
+            if (!holder[i])
+                bad++; /* every slot was filled at least once */
+        bad += verify_holder();
+    }
     struct gc_dune_stats st = get_stats();
     printf("# backend %s%s: %lu collections, %lu dirty reads, %lu pages reported, "
            "%.1f ms reading, %.2f s\n",
@@ -372,6 +375,13 @@ int main(void)
     check_expectation();
     struct gc_dune_stats st = get_stats();
     need_note_write = strcmp(st.backend, "mprotect") == 0 || (chk && !strcmp(chk, "mprotect"));
+    if (!st.active) {
+        /* Stock libgc write-protects the heap itself: read(2) into it
+         * fails with EFAULT, and nothing can announce the write. */
+        printf("# libgc-dune inactive (%s): pipe writes into the heap not tested\n",
+               p_why ? p_why() : "not loaded");
+        pipe_usable = 0;
+    }
 
     Suite *s = suite_create("gc_dune");
     TCase *tc = tcase_create("stress");

@@ -21,3 +21,13 @@ tests_check_dune_run_LDADD = $(CHECK_LIBS)
 EXTRA_tests_check_dune_run_DEPENDENCIES = dune/dune-run dune/libdune-preload.la
 endif
 endif
+
+if HAVE_DUNE
+if HAVE_CHECK
+check_PROGRAMS += tests/check_dune_threads
+TESTS += tests/check_dune_threads
+tests_check_dune_threads_SOURCES = tests/check_dune_threads.c
+tests_check_dune_threads_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_dune_threads_LDADD = dune/libdune-core.la $(CHECK_LIBS)
+endif
+endif

@@ -1,0 +1,362 @@
+/*
+ * check_dune_threads.c - threads, signals, fork and leaving, inside Dune.
+ * Each test runs in its own process (Check's fork mode) and enters Dune.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "dune.h"
+
+static void enter(void)
+{
+    struct dune_status st;
+    int r = dune_enter(NULL);
+
+    dune_status(&st);
+    ck_assert_msg(r == 0, "dune_enter: %d (%s)", r, st.reason);
+}
+
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* ---- threads ---- */
+
+struct worker {
+    int id, active, ok;
+    long tid;
+};
+
+static void *work(void *arg)
+{
+    struct worker *w = arg;
+    unsigned seed = (unsigned)w->id;
+    struct timespec t0, t;
+
+    w->active = dune_active();
+    w->tid = syscall(SYS_gettid);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    w->ok = 1;
+    do {
+        size_t n = 1 + rand_r(&seed) % 20000;
+        unsigned char *p = malloc(n);
+        memset(p, w->id, n);
+        for (size_t i = 0; i < n; i += 997)
+            if (p[i] != (unsigned char)w->id)
+                w->ok = 0;
+        free(p);
+        if (getppid() <= 0)
+            w->ok = 0;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 1500000000L);
+    return w;
+}
+
+/* 8 threads x malloc/free/syscalls: every thread runs inside, on its own
+ * vCPU; vCPUs and descriptors are reused, not leaked. */
+START_TEST(test_thread_stress)
+{
+    struct dune_status st;
+    int fds;
+
+    enter();
+    for (int round = 0; round < 3; round++) {
+        pthread_t t[8];
+        struct worker w[8];
+        for (int i = 0; i < 8; i++) {
+            w[i] = (struct worker){ .id = i + 1 };
+            ck_assert_int_eq(pthread_create(&t[i], NULL, work, &w[i]), 0);
+        }
+        for (int i = 0; i < 8; i++) {
+            ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+            ck_assert_int_eq(w[i].active, 1);
+            ck_assert_int_eq(w[i].ok, 1);
+            ck_assert_int_ne(w[i].tid, getpid());
+        }
+        if (round == 0)
+            fds = count_fds();
+        else
+            ck_assert_int_eq(count_fds(), fds);
+    }
+    dune_status(&st);
+    ck_assert_uint_eq(dune_active_vcpus(), 1);
+    ck_assert_uint_eq(dune_native_threads(), 0);
+}
+END_TEST
+
+/* ---- signals ---- */
+
+static volatile int got;
+static volatile uintptr_t handler_sp;
+static volatile int handler_cpl;
+static int wake_fd = -1;
+
+static unsigned cpl(void)
+{
+    unsigned short cs;
+
+    __asm__ volatile("mov %%cs, %0" : "=r"(cs));
+    return cs & 3;
+}
+
+static void on_sig(int sig)
+{
+    char here;
+
+    got = sig;
+    handler_sp = (uintptr_t)&here;
+    handler_cpl = (int)cpl();
+    if (wake_fd >= 0)
+        (void)!write(wake_fd, "x", 1);
+}
+
+static void install(int sig, int flags)
+{
+    struct sigaction sa = { .sa_handler = on_sig, .sa_flags = flags };
+
+    sigaction(sig, &sa, NULL);
+}
+
+/* The handler runs in the guest, on the interrupted stack, at the
+ * program's privilege level; sigaction reads back what was installed. */
+START_TEST(test_async_in_guest)
+{
+    struct sigaction old;
+    char here;
+    struct itimerval it = { { 0, 0 }, { 0, 100000 } };
+    volatile unsigned long spin = 0;
+    struct dune_status st;
+
+    enter();
+    install(SIGALRM, 0);
+    sigaction(SIGALRM, NULL, &old);
+    ck_assert_ptr_eq((void *)old.sa_handler, (void *)on_sig);
+    setitimer(ITIMER_REAL, &it, NULL);
+    while (!got)
+        spin++; /* pure guest code: the signal must interrupt it */
+    ck_assert_int_eq(got, SIGALRM);
+    dune_status(&st);
+    ck_assert_int_eq(handler_cpl, st.mode == DUNE_MODE_CPL3 ? 3 : 0);
+    ck_assert_msg(handler_sp < (uintptr_t)&here && (uintptr_t)&here - handler_sp < 65536,
+                  "handler stack %#lx far from the guest stack %p", (unsigned long)handler_sp,
+                  (void *)&here);
+}
+END_TEST
+
+START_TEST(test_eintr_and_restart)
+{
+    int p[2];
+    char c;
+    ssize_t r;
+
+    enter();
+    ck_assert_int_eq(pipe(p), 0);
+    install(SIGALRM, 0);
+    alarm(1);
+    r = read(p[0], &c, 1);
+    ck_assert_int_eq(r, -1);
+    ck_assert_int_eq(errno, EINTR);
+    ck_assert_int_eq(got, SIGALRM);
+    /* With SA_RESTART the read goes on after the handler: the handler
+     * itself makes it succeed. */
+    got = 0;
+    wake_fd = p[1];
+    install(SIGALRM, SA_RESTART);
+    alarm(1);
+    r = read(p[0], &c, 1);
+    ck_assert_int_eq(r, 1);
+    ck_assert_int_eq(c, 'x');
+    ck_assert_int_eq(got, SIGALRM);
+}
+END_TEST
+
+START_TEST(test_mask_defers)
+{
+    sigset_t s;
+
+    enter();
+    install(SIGUSR1, 0);
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &s, NULL);
+    raise(SIGUSR1);
+    ck_assert_int_eq(got, 0);
+    sigprocmask(SIG_UNBLOCK, &s, NULL);
+    ck_assert_int_eq(got, SIGUSR1);
+}
+END_TEST
+
+static void *wait_for_signal(void *arg)
+{
+    (void)arg;
+    while (!got)
+        ; /* guest code on another vCPU */
+    return (void *)(long)dune_active();
+}
+
+START_TEST(test_pthread_kill_thread_in_guest)
+{
+    pthread_t t;
+    void *res;
+
+    enter();
+    install(SIGUSR2, 0);
+    ck_assert_int_eq(pthread_create(&t, NULL, wait_for_signal, NULL), 0);
+    usleep(100000);
+    ck_assert_int_eq(pthread_kill(t, SIGUSR2), 0);
+    ck_assert_int_eq(pthread_join(t, &res), 0);
+    ck_assert_int_eq(got, SIGUSR2);
+    ck_assert_ptr_eq(res, (void *)1L);
+}
+END_TEST
+
+START_TEST(test_sigchld_and_fork_wait)
+{
+    int st;
+    pid_t pid;
+
+    enter();
+    install(SIGCHLD, SA_RESTART);
+    pid = fork();
+    if (pid == 0)
+        _exit(7);
+    ck_assert_int_gt(pid, 0);
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFEXITED(st));
+    ck_assert_int_eq(WEXITSTATUS(st), 7);
+    ck_assert_int_eq(got, SIGCHLD);
+}
+END_TEST
+
+static void *fork_in_thread(void *arg)
+{
+    int st;
+    pid_t pid = fork();
+
+    (void)arg;
+    if (pid == 0)
+        _exit(3);
+    waitpid(pid, &st, 0);
+    return (void *)(long)(WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+
+START_TEST(test_fork_in_threads)
+{
+    pthread_t t[4];
+    void *res;
+
+    enter();
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, fork_in_thread, NULL), 0);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(pthread_join(t[i], &res), 0);
+        ck_assert_ptr_eq(res, (void *)3L);
+    }
+}
+END_TEST
+
+/* Default actions stay native: the same wait status as natively. */
+static int status_of(int sig, bool in_dune)
+{
+    int st;
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        struct rlimit no_core = { 0, 0 };
+        setrlimit(RLIMIT_CORE, &no_core);
+        /* Check's runner leaves a SIGTERM handler of its own behind. */
+        signal(sig, SIG_DFL);
+        if (in_dune && dune_enter(NULL) != 0)
+            _exit(99);
+        raise(sig);
+        _exit(0);
+    }
+    waitpid(pid, &st, 0);
+    return st;
+}
+
+START_TEST(test_default_actions)
+{
+    int sigs[] = { SIGTERM, SIGUSR1, SIGABRT, SIGCHLD, SIGWINCH };
+
+    for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        ck_assert_int_eq(status_of(sigs[i], false), status_of(sigs[i], true));
+}
+END_TEST
+
+static void *leave_in_thread(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 3; i++) {
+        if (dune_leave() != 0 || dune_active() || dune_enter(NULL) != 0 || !dune_active())
+            return NULL;
+    }
+    return (void *)1L;
+}
+
+START_TEST(test_leave_reenter_threads)
+{
+    pthread_t t[2];
+    void *res;
+
+    enter();
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, leave_in_thread, NULL), 0);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(pthread_join(t[i], &res), 0);
+        ck_assert_ptr_eq(res, (void *)1L);
+    }
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("dune-threads");
+    TCase *tc = tcase_create("threads-signals");
+    SRunner *sr;
+    int failed;
+
+    if (access("/dev/kvm", F_OK) != 0) {
+        printf("SKIP: /dev/kvm is absent on this machine: Dune tests cannot run\n");
+        return 77;
+    }
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_thread_stress);
+    tcase_add_test(tc, test_async_in_guest);
+    tcase_add_test(tc, test_eintr_and_restart);
+    tcase_add_test(tc, test_mask_defers);
+    tcase_add_test(tc, test_pthread_kill_thread_in_guest);
+    tcase_add_test(tc, test_sigchld_and_fork_wait);
+    tcase_add_test(tc, test_fork_in_threads);
+    tcase_add_test(tc, test_default_actions);
+    tcase_add_test(tc, test_leave_reenter_threads);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
