@@ -57,6 +57,8 @@ static inline long dune_sys6(long nr, long a1, long a2, long a3, long a4, long a
 
 /* ---- memslots (memslot.c) ---- */
 int slots_cover(uintptr_t start, uintptr_t end);
+int slots_replay(void);
+int vm_recreate_after_fork(void);
 int slots_set_dirty_log(uintptr_t start, uintptr_t end, bool on);
 long slots_dirty_read_clear(uintptr_t start, uintptr_t end, uint64_t *bitmap);
 unsigned slots_count(void);
@@ -128,6 +130,7 @@ struct dune_vm {
     atomic_ulong syscalls, exits, faults;
     int nvcpus;
     unsigned active_vcpus;    /* threads currently inside */
+    bool fork_native;         /* forked children leave Dune */
 };
 extern struct dune_vm dune_vm;
 
@@ -157,6 +160,7 @@ void vcpu_run_loop(struct dune_vcpu *v) __attribute__((noreturn));
 int vcpu_create(struct dune_vcpu **out);
 int vcpu_get(struct dune_vcpu **out);
 void vcpu_put(struct dune_vcpu *v);
+int vcpu_fork_reset(struct dune_vcpu **out);
 void vcpu_destroy(struct dune_vcpu *v);
 void vcpu_release_and_exit(struct dune_vcpu *v, long code) __attribute__((noreturn));
 void vcpu_thread_start(void *arg) __attribute__((noreturn));

@@ -50,6 +50,9 @@ static int resolve_mode(const struct dune_options *opts, enum dune_mode *out)
     }
     if (m == DUNE_MODE_AUTO)
         m = cpl0_is_emulated() ? DUNE_MODE_CPL3 : DUNE_MODE_CPL0;
+    env = getenv("DUNE_FORK");
+    if (env && !strcmp(env, "native"))
+        dune_vm.fork_native = true;
     if (m != DUNE_MODE_CPL0 && m != DUNE_MODE_CPL3) {
         dune_set_error(-EINVAL, "unknown mode %d", (int)m);
         return -EINVAL;

@@ -25,6 +25,7 @@ struct slot {
     unsigned id;
     unsigned flags;
     uint64_t *bitmap;      /* scratch for KVM_GET_DIRTY_LOG, mmap'ed on demand */
+    uint64_t *forced;      /* pages to report dirty regardless (after fork) */
 };
 
 static struct slot slots[MAX_SLOTS]; /* sorted by start, never overlapping */
@@ -123,6 +124,38 @@ static size_t slot_pages(const struct slot *s)
     return (s->end - s->start) / PAGE_SIZE;
 }
 
+static void *map_bitmap(const struct slot *s)
+{
+    size_t bytes = page_up((slot_pages(s) + 63) / 64 * 8);
+    long p = dune_sys6(9 /* mmap */, 0, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                       -1, 0);
+
+    return p < 0 && p > -4096 ? NULL : (void *)p;
+}
+
+/*
+ * A forked child has a new VM: register the same slots again.  The
+ * parent's dirty log did not come along, so every logged page counts as
+ * dirty once: a page written in the parent since its last read could
+ * otherwise be missed by the child.
+ */
+int slots_replay(void)
+{
+    for (unsigned i = 0; i < nslots; i++) {
+        struct slot *s = &slots[i];
+        int r = set_region(s);
+
+        if (r < 0)
+            return r;
+        if (!(s->flags & KVM_MEM_LOG_DIRTY_PAGES))
+            continue;
+        if (!s->forced && !(s->forced = map_bitmap(s)))
+            return -ENOMEM;
+        memset(s->forced, 0xff, (slot_pages(s) + 63) / 64 * 8);
+    }
+    return 0;
+}
+
 int slots_set_dirty_log(uintptr_t start, uintptr_t end, bool on)
 {
     unsigned i;
@@ -134,14 +167,8 @@ int slots_set_dirty_log(uintptr_t start, uintptr_t end, bool on)
 
         if (s->end <= start || s->start >= end || (s->flags & KVM_MEM_LOG_DIRTY_PAGES) == want)
             continue;
-        if (on && !s->bitmap) {
-            size_t bytes = page_up((slot_pages(s) + 63) / 64 * 8);
-            void *p = (void *)dune_sys6(9 /* mmap */, 0, bytes, PROT_READ | PROT_WRITE,
-                                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-            if ((long)p < 0 && (long)p > -4096)
-                return (int)(long)p;
-            s->bitmap = p;
-        }
+        if (on && !s->bitmap && !(s->bitmap = map_bitmap(s)))
+            return -ENOMEM;
         s->flags = (s->flags & ~KVM_MEM_LOG_DIRTY_PAGES) | want;
         r = set_region(s);
         if (r < 0)
@@ -179,13 +206,18 @@ static long slot_read_clear(struct slot *s, uintptr_t start, uintptr_t end, uint
         return r;
     /* Keep only our range's bits, then hand the same bitmap to CLEAR. */
     for (size_t w = 0; w < words; w++) {
-        uint64_t keep = 0;
+        uint64_t keep = 0, forced = 0;
         for (unsigned b = 0; b < 64; b++) {
             size_t p = w * 64 + b;
             if (p >= first && p < last)
                 keep |= 1ULL << b;
         }
         s->bitmap[w] &= keep;
+        if (s->forced) {
+            forced = s->forced[w] & keep;
+            s->forced[w] &= ~keep;
+        }
+        s->bitmap[w] |= forced; /* clearing a clean page is harmless */
         n += __builtin_popcountll(s->bitmap[w]);
     }
     if (n && dune_vm.manual_protect) {

@@ -113,6 +113,36 @@ struct clone_ctx {
 
 long dune_host_clone(const struct kvm_regs *g, struct clone_ctx *ctx);
 
+void dune_set_fork_policy(enum dune_fork_policy p)
+{
+    dune_vm.fork_native = p == DUNE_FORK_NATIVE;
+}
+
+/* The forked child's own VM and vCPU, in the state the child starts in. */
+static int fork_child_vm(const struct clone_ctx *ctx, const struct kvm_regs *regs,
+                         struct dune_vcpu **out)
+{
+    int saved = errno, r;
+    struct dune_vcpu *nv;
+
+    r = vm_recreate_after_fork();
+    if (r == 0)
+        r = vcpu_fork_reset(&nv);
+    if (r == 0)
+        r = arch_vcpu_setup(nv, 0, 0);
+    if (r == 0 && (dune_ioctl(nv->fd, KVM_SET_XSAVE, ctx->fpu) < 0 ||
+                   dune_ioctl(nv->fd, KVM_SET_REGS, regs) < 0))
+        r = -EIO;
+    errno = saved;
+    if (r < 0) {
+        dune_warn_once("dune: forked child runs natively: cannot create its VM: %s",
+                       strerror(-r));
+        return r;
+    }
+    *out = nv;
+    return 0;
+}
+
 /* First code of the child, on a stack below its own.  Once `copied` is set
  * the parent may reuse ctx, so everything needed is copied first. */
 void __attribute__((noreturn, used)) dune_clone_child(struct clone_ctx *ctx, uintptr_t child_rsp)
@@ -126,12 +156,15 @@ void __attribute__((noreturn, used)) dune_clone_child(struct clone_ctx *ctx, uin
     }
     if (ctx->has_stack)
         regs.rsp = child_rsp;
-    arch_restore_fpu(ctx->fpu);
     if (!(ctx->flags & CLONE_VM)) {
-        /* A new process: its VM descriptors are useless (KVM is bound to
-         * the parent's mm).  It runs natively. */
+        /* A new process: the parent's VM is useless here (KVM binds a VM
+         * to the mm that created it).  Make our own, or run natively. */
+        if (!dune_vm.fork_native && fork_child_vm(ctx, &regs, &nv) == 0)
+            dune_run_on_stack(nv, nv->host_stack_top, vcpu_thread_start);
         dune_self = NULL;
+        atomic_fetch_add(&native_children, 1);
     }
+    arch_restore_fpu(ctx->fpu);
     atomic_store(&ctx->copied, 1);
     dune_native_resume(&regs);
 }
@@ -209,9 +242,11 @@ static long do_clone(struct dune_vcpu *v, const struct kvm_regs *r)
     if (ret < 0 && ctx.nv)
         vcpu_put(ctx.nv);
     if (ret > 0) {
-        if (!ctx.nv) {
+        /* A vfork child is done with our memory once the call returns;
+         * only a thread without a vCPU keeps writing where we cannot see. */
+        if (!ctx.nv && (ctx.flags & CLONE_VM)) {
             atomic_fetch_add(&native_children, 1);
-            if (ctx.flags & CLONE_VM)
+            if (!(ctx.flags & CLONE_VFORK))
                 atomic_fetch_add(&native_threads, 1);
         }
         /* A thread sharing our memory reads ctx: wait until it has. */

@@ -136,6 +136,24 @@ int vcpu_create(struct dune_vcpu **out)
     return 0;
 }
 
+/* In a forked child: the parent's vCPUs belong to the parent's VM.  Drop
+ * them (the child has one thread) and make this thread a fresh one. */
+int vcpu_fork_reset(struct dune_vcpu **out)
+{
+    int r;
+
+    for (unsigned i = 0; i < npool; i++)
+        dune_sys3(3 /* close */, pool[i]->fd, 0, 0);
+    npool = 0;
+    dune_vm.active_vcpus = 0;
+    dune_self = NULL;
+    cached_vcpu = NULL;
+    r = vcpu_get(out);
+    if (r == 0)
+        cached_vcpu = *out;
+    return r;
+}
+
 /* Undo vcpu_get() for a vCPU that never ran a thread. */
 void vcpu_put(struct dune_vcpu *v)
 {

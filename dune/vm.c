@@ -192,3 +192,22 @@ int dune_init(void)
     pthread_mutex_unlock(&dune_vm.lock);
     return r;
 }
+
+/* In a forked child: the parent's VM cannot be used (KVM binds a VM to the
+ * mm that created it).  Make a new one with the same memslots. */
+int vm_recreate_after_fork(void)
+{
+    bool manual = dune_vm.manual_protect;
+    int fd;
+
+    pthread_mutex_init(&dune_vm.lock, NULL); /* another thread may have held it */
+    dune_sys3(3 /* close */, dune_vm.vm_fd, 0, 0);
+    fd = create_vm(dune_vm.kvm_fd);
+    if (fd < 0)
+        return fd;
+    dune_vm.vm_fd = fd;
+    dune_vm.manual_protect = enable_manual_protect() == 0;
+    if (manual && !dune_vm.manual_protect)
+        return -ENOTSUP;
+    return slots_replay();
+}

@@ -124,7 +124,6 @@ static struct region regions[MAX_REGIONS];
 static atomic_uint nregions;      /* entries claimed */
 static atomic_bool regions_lost;  /* table overflowed */
 static unsigned identified_upto;  /* entries already classified */
-static size_t last_heap_total;    /* GC heap size at the last resize event */
 
 static atomic_uintptr_t gc_lo, gc_hi; /* libgc's image in memory */
 
@@ -205,6 +204,17 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Heap size as the resize callback will compare it.  Collections may
+ * recycle scratch memory into the heap without a resize event (when the
+ * mark stack grows); taking the size again after each one keeps such
+ * bytes out of the next expansion's delta.  Allocation lock held. */
+static size_t last_heap_total;
+
+static void resync_heap_total(void)
+{
+    last_heap_total = GC_get_heap_size() + GC_get_unmapped_bytes();
+}
+
 /* Report the heap pages among [p, p+npages*PAGE).  Pages without a block
  * header are free-block interiors or not heap at all; libgc treats those
  * as dirty anyway, so skipping them loses nothing. */
@@ -281,6 +291,8 @@ static void GC_CALLBACK event_cb(GC_EventType ev)
 {
     if (ev == GC_EVENT_MARK_START)
         on_mark_start();
+    else if (ev == GC_EVENT_RECLAIM_END && cfg.active)
+        resync_heap_total();
     GC_on_collection_event_proc app = atomic_load(&app_event);
     if (app)
         app(ev);
@@ -289,29 +301,44 @@ static void GC_CALLBACK event_cb(GC_EventType ev)
 /* ------------------------------------------------------------------ */
 /* heap growth (allocation lock held, world running: malloc is fine)    */
 
+static bool is_known_section_end(uintptr_t addr)
+{
+    unsigned n = regions_ready();
+    for (unsigned i = 0; i < n; i++)
+        if (atomic_load_explicit(&regions[i].ready, memory_order_acquire) &&
+            regions[i].state != R_SCRATCH && regions[i].start + regions[i].len == addr)
+            return true;
+    return false;
+}
+
 /* Among the regions mapped since the previous resize event, find the new
- * heap section of `delta` bytes: the one region of exactly that size, or
- * failing that (ambiguous sizes, or scratch memory recycled into the heap
- * in the same step) every region that could be it.  Taking a scratch
- * region for heap only costs tracking it. */
+ * heap section of `delta` bytes.  Taking libgc's internal memory for heap
+ * would be dangerous, not just slow: the mprotect backend would
+ * write-protect, say, a parallel marker's mark stack, and marker threads
+ * run with every signal blocked, so their first write would kill the
+ * process.  Hence only an unambiguous match counts: the single region of
+ * exactly that size whose first page is a heap block -- or was merged into
+ * the free block that ends a section just below it, the only way it can
+ * have lost its header.  Anything else stays "scratch": not tracked, but
+ * scanned at each mark start, so nothing is missed, it only costs time. */
+static bool looks_like_section(const struct region *r, size_t delta)
+{
+    return atomic_load_explicit(&r->ready, memory_order_acquire) && r->len == delta &&
+           (GC_is_heap_ptr((void *)r->start) || is_known_section_end(r->start));
+}
+
 static void identify_sections(size_t delta)
 {
-    unsigned n = regions_ready(), exact = 0, pick = 0;
+    unsigned n = regions_ready(), matches = 0, pick = 0;
     for (unsigned i = identified_upto; i < n; i++) {
-        if (atomic_load_explicit(&regions[i].ready, memory_order_acquire) &&
-            regions[i].len == delta) {
-            exact++;
+        if (looks_like_section(&regions[i], delta)) {
+            matches++;
             pick = i;
         }
     }
-    for (unsigned i = identified_upto; i < n; i++) {
-        struct region *r = &regions[i];
-        if (!atomic_load_explicit(&r->ready, memory_order_acquire))
-            continue;
-        if (exact == 1 ? i == pick : r->len <= delta)
-            r->state = R_HEAP;
-    }
     identified_upto = n;
+    if (matches == 1)
+        regions[pick].state = R_HEAP;
 }
 
 /* Put every known heap section under the tracker.  Only in incremental

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -278,6 +279,63 @@ START_TEST(test_fork_in_threads)
 }
 END_TEST
 
+/* A forked child stays inside Dune, in a VM of its own; with the native
+ * policy it leaves.  Either way it sees the parent's memory as natively. */
+static int fork_child_active(void)
+{
+    static int shared = 42;
+    int st;
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        char *m = malloc(1 << 20);
+        m[12345] = 1;
+        _exit(shared == 42 && m[12345] == 1 ? 10 + dune_active() : 1);
+    }
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+START_TEST(test_fork_stays_inside)
+{
+    enter();
+    ck_assert_int_eq(fork_child_active(), 11);
+    dune_set_fork_policy(DUNE_FORK_NATIVE);
+    ck_assert_int_eq(fork_child_active(), 10);
+    dune_set_fork_policy(DUNE_FORK_STAY);
+    ck_assert_int_eq(fork_child_active(), 11);
+}
+END_TEST
+
+/* The child's fresh VM has no dirty log of the parent's writes: its first
+ * read must report every logged page, never fewer. */
+START_TEST(test_fork_dirty_log_conservative)
+{
+    size_t n = 64;
+    char *p = mmap(NULL, n * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    uint64_t bm[1];
+    int st;
+    pid_t pid;
+
+    enter();
+    ck_assert_int_eq(dune_dirty_log_enable(p, n * 4096, 1), 0);
+    dune_dirty_log_read_clear(p, n * 4096, bm);
+    p[3 * 4096] = 1; /* dirty in the parent, unread at fork */
+    pid = fork();
+    if (pid == 0) {
+        long a = dune_dirty_log_read_clear(p, n * 4096, bm);
+        long b = dune_dirty_log_read_clear(p, n * 4096, bm);
+        p[5 * 4096] = 1;
+        long c = dune_dirty_log_read_clear(p, n * 4096, bm);
+        _exit(a == (long)n && b == 0 && c == 1 && bm[0] == (1ULL << 5) ? 0 : 1);
+    }
+    waitpid(pid, &st, 0);
+    ck_assert(WIFEXITED(st));
+    ck_assert_int_eq(WEXITSTATUS(st), 0);
+    ck_assert_int_eq(dune_dirty_log_read_clear(p, n * 4096, bm), 1); /* the parent's own */
+}
+END_TEST
+
 /* Default actions stay native: the same wait status as natively. */
 static int status_of(int sig, bool in_dune)
 {
@@ -352,6 +410,8 @@ int main(void)
     tcase_add_test(tc, test_sigchld_and_fork_wait);
     tcase_add_test(tc, test_fork_in_threads);
     tcase_add_test(tc, test_default_actions);
+    tcase_add_test(tc, test_fork_stays_inside);
+    tcase_add_test(tc, test_fork_dirty_log_conservative);
     tcase_add_test(tc, test_leave_reenter_threads);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);

@@ -50,6 +50,12 @@ DUNE_API int dune_enter(const struct dune_options *opts);
  * release its vCPU.  -ENOTCONN if the thread is not inside Dune. */
 DUNE_API int dune_leave(void);
 
+/* What a child created by fork()/vfork() inside Dune does: stay inside
+ * (default: it gets a VM of its own) or continue natively.  The DUNE_FORK
+ * environment variable (dune|native) sets the default. */
+enum dune_fork_policy { DUNE_FORK_STAY = 0, DUNE_FORK_NATIVE };
+DUNE_API void dune_set_fork_policy(enum dune_fork_policy p);
+
 /* 1 if the calling thread runs inside Dune, else 0. */
 DUNE_API int dune_active(void);
 
