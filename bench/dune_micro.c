@@ -10,6 +10,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <pthread.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -80,6 +83,63 @@ static double bench_mmap_munmap(void)
     return (now() - t) / n * 1e6;
 }
 
+static void *nothing(void *arg)
+{
+    return arg;
+}
+
+static double bench_thread(void)
+{
+    int n = quick ? 10 : 50;
+    double t = now();
+
+    for (int i = 0; i < n; i++) {
+        pthread_t th;
+        if (pthread_create(&th, NULL, nothing, NULL) != 0 || pthread_join(th, NULL) != 0)
+            return -1;
+    }
+    return (now() - t) / n * 1e6;
+}
+
+static double bench_fork(void)
+{
+    int n = quick ? 5 : 20, st;
+    double t = now();
+
+    for (int i = 0; i < n; i++) {
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(0);
+        if (pid < 0 || waitpid(pid, &st, 0) != pid)
+            return -1;
+    }
+    return (now() - t) / n * 1e6;
+}
+
+static volatile int caught;
+static void on_usr1(int sig)
+{
+    caught = sig;
+}
+
+/* kill() to ourselves until the handler has run and returned. */
+static double bench_signal(void)
+{
+    int n = quick ? 100 : 500;
+    struct sigaction sa = { .sa_handler = on_usr1 };
+    double t;
+
+    sigaction(SIGUSR1, &sa, NULL);
+    t = now();
+    for (int i = 0; i < n; i++) {
+        caught = 0;
+        kill(getpid(), SIGUSR1);
+        while (!caught)
+            ;
+    }
+    return (now() - t) / n * 1e6;
+}
+
 static volatile unsigned long sink;
 
 /* Pure CPL3 work: no system calls, no faults (the data fits in cache). */
@@ -127,6 +187,9 @@ int main(int argc, char **argv)
         { "empty exit (floor)", "us/call", bench_empty_exit, 0, 0 },
         { "first-touch page fault", "us/page", bench_first_touch, 0, 0 },
         { "mmap+munmap 1 MiB", "us/pair", bench_mmap_munmap, 0, 0 },
+        { "thread create+join", "us/pair", bench_thread, 0, 0 },
+        { "fork+wait", "us/pair", bench_fork, 0, 0 },
+        { "signal to self+handler", "us/sig", bench_signal, 0, 0 },
         { "compute loop", "ns/iter", bench_compute, 0, 0 },
     };
     size_t nb = sizeof b / sizeof b[0];
