@@ -43,6 +43,7 @@
 #include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -475,6 +476,36 @@ static int open_tracker(void)
     return r;
 }
 
+static bool env_is(const char *var, const char *val)
+{
+    const char *v = getenv(var);
+    return v && strcmp(v, val) == 0;
+}
+
+/* The mprotect backend catches writes with a SIGSEGV handler.  libgc's
+ * thread-suspend handler (SIGPWR here) writes to the suspended thread's
+ * descriptor, which lives in the GC heap; if the suspend signal lands
+ * while that thread is inside the SIGSEGV handler, the nested write
+ * faults with SIGSEGV blocked and the kernel kills the process.  libgc's
+ * own mprotect mode blocks the suspend signal in its fault handler for
+ * this reason.  Do the same here by blocking every asynchronous signal
+ * while the (short) write-fault handler runs. */
+static void shield_write_fault_handler(void)
+{
+    bool uses_mprotect = dirty_backend_of(cfg.tracker) == DIRTY_MPROTECT ||
+                         env_is("GC_DUNE_CHECK", "mprotect") || env_is("DIRTY_CHECK", "mprotect");
+    struct sigaction sa;
+    if (!uses_mprotect || sigaction(SIGSEGV, NULL, &sa) < 0)
+        return;
+    if (!(sa.sa_flags & SA_SIGINFO) && (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN))
+        return;
+    sigfillset(&sa.sa_mask);
+    static const int synchronous[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP};
+    for (size_t i = 0; i < sizeof synchronous / sizeof synchronous[0]; i++)
+        sigdelset(&sa.sa_mask, synchronous[i]);
+    sigaction(SIGSEGV, &sa, NULL);
+}
+
 static void resolve_real(void)
 {
     real.init = (void (*)(void))dlsym(RTLD_NEXT, "GC_init");
@@ -543,6 +574,7 @@ static void setup_once(void)
         cfg.tracker = NULL;
         return;
     }
+    shield_write_fault_handler();
     GC_set_manual_vdb_allowed(1);
     cfg.active = true;
     hook_callbacks();
