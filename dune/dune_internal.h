@@ -68,6 +68,8 @@ long dirty_log_read_host(uintptr_t start, size_t len, uint64_t *bitmap);
 /* ---- guest page tables (arch/x86_64/pgtable.c) ---- */
 int pt_init(void);
 int pt_map(uintptr_t start, uintptr_t end, int prot, bool user);
+void pt_update_existing(uintptr_t start, uintptr_t end, int prot, bool user);
+int pt_map_flags(uintptr_t start, uintptr_t end, int prot, bool user, uint64_t extra);
 void pt_unmap(uintptr_t start, uintptr_t end);
 uint64_t *pt_lookup(uintptr_t va, bool create);
 uintptr_t pt_root(void);
@@ -77,6 +79,8 @@ uint64_t pt_prot_bits(int prot, bool user);
 /* ---- address-space mirror (mirror.c) ---- */
 int mirror_all(void);
 int mirror_range(uintptr_t start, uintptr_t end, int prot);
+int mirror_resync(uintptr_t start, uintptr_t end);
+int mirror_vma_extent(uintptr_t addr, uintptr_t *start, uintptr_t *end);
 void mirror_unmap(uintptr_t start, uintptr_t end);
 int mirror_fault(uintptr_t addr, bool write, bool exec, int *si_code);
 
@@ -124,6 +128,7 @@ struct dune_vm {
     uint64_t xcr0;
     unsigned xsave_size;
     struct kvm_cpuid2 *cpuid;
+    int maps_fd;              /* /proc/self/maps, opened once */
     pthread_mutex_t lock;     /* guards memslots, page tables, mirror */
     int error;
     char reason[160];
@@ -133,6 +138,13 @@ struct dune_vm {
     bool fork_native;         /* forked children leave Dune */
 };
 extern struct dune_vm dune_vm;
+
+/* ---- Dune's own descriptors (fds.c) ---- */
+void dune_fd_own(int fd);
+void dune_fd_forget(int fd);
+bool dune_fd_is_ours(int fd);
+void dune_fd_renumber(int oldfd, int newfd);
+int dune_fd_syscall(const struct kvm_regs *r, long *ret);
 
 void dune_set_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void dune_warn_once(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -161,6 +173,7 @@ int vcpu_create(struct dune_vcpu **out);
 int vcpu_get(struct dune_vcpu **out);
 void vcpu_put(struct dune_vcpu *v);
 int vcpu_fork_reset(struct dune_vcpu **out);
+void vcpu_renumber_fd(int oldfd, int newfd);
 void vcpu_destroy(struct dune_vcpu *v);
 void vcpu_release_and_exit(struct dune_vcpu *v, long code) __attribute__((noreturn));
 void vcpu_thread_start(void *arg) __attribute__((noreturn));
@@ -170,6 +183,8 @@ void syscall_report_outputs(const struct kvm_regs *r, long ret);
 int exception_handle(struct dune_vcpu *v, struct kvm_regs *r);
 int signal_sigreturn(struct dune_vcpu *v, struct kvm_regs *r);
 long signal_rt_sigaction(const struct kvm_regs *r);
+long signal_sigaltstack(const struct kvm_regs *r);
+void signal_host_fault(struct dune_vcpu *v, struct kvm_regs *r);
 void signal_deliver_pending(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr, long syscall_nr);
 void dune_print_summary(void);
 

@@ -66,10 +66,15 @@ static int for_each_vma(vma_fn fn, void *arg)
     long fd, n;
     int r = 0;
 
-    fd = dune_sys3(257 /* openat */, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    off_t off = 0;
+
+    /* The descriptor opened at init: a program out of descriptors must not
+     * turn a lazy fault into SIGSEGV. */
+    fd = dune_vm.maps_fd;
     if (fd < 0)
-        return (int)fd;
-    while (r == 0 && (n = dune_sys3(0 /* read */, fd, buf, sizeof buf)) > 0) {
+        return -EBADF;
+    while (r == 0 && (n = dune_sys6(17 /* pread64 */, fd, (long)buf, sizeof buf, off, 0, 0)) > 0) {
+        off += n;
         for (long i = 0; i < n && r == 0; i++) {
             struct vma v;
             if (buf[i] != '\n') {
@@ -83,8 +88,7 @@ static int for_each_vma(vma_fn fn, void *arg)
                 r = fn(&v, arg);
         }
     }
-    dune_sys3(3 /* close */, fd, 0, 0);
-    return r;
+    return r < 0 ? r : (n < 0 ? (int)n : r);
 }
 
 static bool in_mmio_window(uintptr_t start, uintptr_t end)
@@ -94,12 +98,22 @@ static bool in_mmio_window(uintptr_t start, uintptr_t end)
     return mb && start < mb + SLOT_ALIGN && end > mb;
 }
 
+/* Larger ranges are mirrored lazily, 2 MiB at a time as the guest touches
+ * them: a 1 TiB MAP_NORESERVE reservation must not cost page tables and a
+ * memslot for all of it. */
+#define EAGER_LIMIT (64UL << 20)
+#define LAZY_CHUNK (2UL << 20)
+
 int mirror_range(uintptr_t start, uintptr_t end, int prot)
 {
     int r;
 
     if (in_mmio_window(start, end))
         return 0;
+    if (end - start > EAGER_LIMIT) {
+        pt_update_existing(start, end, prot, true);
+        return 0;
+    }
     if (prot & (PROT_READ | PROT_WRITE | PROT_EXEC)) {
         r = slots_cover(start, end);
         if (r < 0)
@@ -211,8 +225,89 @@ int mirror_fault(uintptr_t addr, bool write, bool exec, int *si_code)
      * program's back.  Only absent entries are mirrored lazily. */
     pte = pt_lookup(addr, false);
     if (pte && (*pte & DUNE_PTE_P)) {
+        bool allowed = (!write || (*pte & DUNE_PTE_W)) && (!exec || !(*pte & DUNE_PTE_NX));
+        if (allowed)
+            return 0; /* a stale TLB entry; the fault itself flushed it */
         *si_code = SEGV_ACCERR;
         return -EFAULT;
     }
+    if (q.hit.end - q.hit.start > EAGER_LIMIT) {
+        uintptr_t s = page_down(addr) & ~(LAZY_CHUNK - 1), e = s + LAZY_CHUNK;
+        if (s < q.hit.start)
+            s = q.hit.start;
+        if (e > q.hit.end)
+            e = q.hit.end;
+        r = slots_cover(s, e);
+        return r < 0 ? r : pt_map(s, e, q.hit.prot, true);
+    }
     return mirror_range(q.hit.start, q.hit.end, q.hit.prot);
+}
+
+/* ---- re-reading the truth after a partial failure ---- */
+
+struct resync {
+    uintptr_t start, end, pos;
+    int err;
+};
+
+static int resync_one(const struct vma *v, void *arg)
+{
+    struct resync *q = arg;
+    uintptr_t s = v->start > q->start ? v->start : q->start;
+    uintptr_t e = v->end < q->end ? v->end : q->end;
+
+    if (v->end <= q->start)
+        return 0;
+    if (v->start >= q->end)
+        return 1;
+    if (s > q->pos)
+        mirror_unmap(q->pos, s); /* a hole */
+    if (mirror_range(s, e, v->prot) < 0)
+        q->err = -ENOMEM;
+    q->pos = e;
+    return 0;
+}
+
+/*
+ * Make [start, end) of the guest equal to /proc/self/maps: after a call
+ * that failed half-way (mprotect over a hole changes the part before it),
+ * or one whose extent we could not know (shmdt).
+ */
+int mirror_resync(uintptr_t start, uintptr_t end)
+{
+    struct resync q = { .start = start, .end = end, .pos = start };
+    int r = for_each_vma(resync_one, &q);
+
+    if (r < 0)
+        return r;
+    if (q.pos < end)
+        mirror_unmap(q.pos, end);
+    return q.err;
+}
+
+static int extent_one(const struct vma *v, void *arg)
+{
+    struct resync *q = arg;
+
+    if (v->start <= q->pos && q->pos < v->end) {
+        q->start = v->start;
+        q->end = v->end;
+        return 1;
+    }
+    return 0;
+}
+
+/* The mapping containing addr, from /proc/self/maps. */
+int mirror_vma_extent(uintptr_t addr, uintptr_t *start, uintptr_t *end)
+{
+    struct resync q = { .pos = addr };
+    int r = for_each_vma(extent_one, &q);
+
+    if (r < 0)
+        return r;
+    if (!q.end)
+        return -ENOENT;
+    *start = q.start;
+    *end = q.end;
+    return 0;
 }

@@ -136,6 +136,44 @@ static void fill_mcontext(mcontext_t *mc, const struct kvm_regs *r, const uint64
     g[REG_CSGSFS] = (fr[F_CS] & 0xffff) | ((fr[F_SS] & 0xffff) << 48);
 }
 
+#define FP_XSTATE_MAGIC1 0x46505853U
+#define FP_XSTATE_MAGIC2 0x46505845U
+
+/* What the kernel writes into the fxsave area's software-reserved bytes
+ * (and after the xsave area) so that a reader knows its layout. */
+static void mark_xstate(uint8_t *fp)
+{
+    struct {
+        uint32_t magic1, extended_size;
+        uint64_t xfeatures;
+        uint32_t xstate_size, padding[7];
+    } sw = { FP_XSTATE_MAGIC1, dune_vm.xsave_size + 4, dune_vm.xcr0, dune_vm.xsave_size, { 0 } };
+    uint32_t magic2 = FP_XSTATE_MAGIC2;
+
+    memcpy(fp + 464, &sw, sizeof sw);
+    memcpy(fp + dune_vm.xsave_size, &magic2, 4);
+}
+
+/* An xsave image in the initial state: FCW 0x37f, MXCSR 0x1f80, nothing
+ * else live (XSTATE_BV = legacy x87/SSE only). */
+static const struct kvm_xsave *init_fpu(void)
+{
+    static struct kvm_xsave x;
+    static bool ready;
+
+    if (!ready) {
+        uint16_t fcw = 0x37f;
+        uint32_t mxcsr = 0x1f80, mask = 0xffff;
+        uint64_t bv = 3;
+        memcpy((char *)x.region + 0, &fcw, 2);
+        memcpy((char *)x.region + 24, &mxcsr, 4);
+        memcpy((char *)x.region + 28, &mask, 4);
+        memcpy((char *)x.region + 512, &bv, 8);
+        ready = true;
+    }
+    return &x;
+}
+
 struct sig_event {
     int sig, code;
     uintptr_t addr;     /* si_addr */
@@ -164,6 +202,9 @@ static void push_frame(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr,
         dune_ioctl(v->fd, KVM_GET_XSAVE, v->xsave) < 0)
         die_by_signal(SIGSEGV);
     memcpy((void *)fpstate, v->xsave->region, dune_vm.xsave_size);
+    mark_xstate((uint8_t *)fpstate);
+    /* The kernel starts a handler with a clean FPU (default MXCSR/FCW). */
+    dune_ioctl(v->fd, KVM_SET_XSAVE, init_fpu());
 
     f = (struct rt_sigframe *)sp;
     memset(f, 0, sizeof *f);
@@ -220,8 +261,11 @@ static void deliver_info(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr,
         mask |= sigbit(e->sig);
     dune_sys6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&mask, 0, 8, 0, 0);
     if (ka.flags & SA_RESETHAND) {
-        struct k_sigaction dfl = { .handler = SIG_DFL };
+        /* As the kernel: only the handler is reset, the flags stay. */
+        struct k_sigaction dfl = ka;
+        dfl.handler = SIG_DFL;
         app_act[e->sig] = dfl;
+        app_act_set[e->sig] = true;
         dune_sys6(SYS_rt_sigaction, e->sig, (long)&dfl, 0, 8, 0, 0);
     }
 }
@@ -351,15 +395,17 @@ int exception_handle(struct dune_vcpu *v, struct kvm_regs *r)
         break;
     case 5:
     case 10:
-    case 11:
     case 13:
         e = (struct sig_event){ SIGSEGV, SI_KERNEL, 0, fr[F_VEC], fr[F_ERR], 0 };
+        break;
+    case 11: /* segment not present: SIGBUS, as Linux */
+        e = (struct sig_event){ SIGBUS, SI_KERNEL, 0, 11, fr[F_ERR], 0 };
         break;
     case 12:
         e = (struct sig_event){ SIGBUS, SI_KERNEL, 0, 12, fr[F_ERR], 0 };
         break;
     case 16:
-        e = (struct sig_event){ SIGFPE, 0, fr[F_RIP], 16, 0, 0 };
+        e = (struct sig_event){ SIGFPE, FPE_FLTINV, fr[F_RIP], 16, 0, 0 };
         break;
     case 17:
         e = (struct sig_event){ SIGBUS, BUS_ADRALN, 0, 17, fr[F_ERR], 0 };
@@ -428,6 +474,13 @@ static void dune_host_signal(int sig, siginfo_t *si, void *uc)
     }
     if (ka.handler == SIG_DFL || ka.handler == SIG_IGN)
         return;
+    /* A native thread: run the program's handler with the mask it asked
+     * for (our host action blocks everything); the kernel restores the
+     * interrupted mask when we return. */
+    {
+        uint64_t m = ka.mask | (ka.flags & SA_NODEFER ? 0 : sigbit(sig));
+        dune_sys6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&m, 0, 8, 0, 0);
+    }
     if (ka.flags & SA_SIGINFO)
         ((void (*)(int, siginfo_t *, void *))ka.handler)(sig, si, uc);
     else
@@ -483,6 +536,9 @@ static bool restartable(long nr)
     case SYS_epoll_pwait2:
     case SYS_io_getevents:
     case SYS_semtimedop:
+    case SYS_semop:
+    case SYS_msgrcv:
+    case SYS_msgsnd:
         return false;
     }
     return true;
@@ -558,4 +614,52 @@ void signal_deliver_pending(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *f
     deliver_info(v, r, fr, &e, &si);
     if (fr == own)
         r->rip = own[F_RIP], r->rsp = own[F_RSP], r->rflags = own[F_RFLAGS];
+}
+
+/* sigaltstack asks whether the *caller* runs on the alternate stack: that
+ * is the guest's stack pointer, not the host side's. */
+long signal_sigaltstack(const struct kvm_regs *r)
+{
+    const stack_t *ss = (const void *)r->rdi;
+    stack_t *oss = (void *)r->rsi, cur;
+    bool on;
+    long ret;
+
+    ret = dune_sys3(SYS_sigaltstack, 0, (long)&cur, 0);
+    if (ret < 0)
+        return ret;
+    on = !(cur.ss_flags & SS_DISABLE) && r->rsp > (uintptr_t)cur.ss_sp &&
+         r->rsp <= (uintptr_t)cur.ss_sp + cur.ss_size;
+    if (ss) {
+        if (on)
+            return -EPERM;
+        ret = dune_sys3(SYS_sigaltstack, (long)ss, 0, 0);
+        if (ret < 0)
+            return ret;
+    }
+    if (oss) {
+        if (on)
+            cur.ss_flags |= SS_ONSTACK;
+        *oss = cur;
+    }
+    return 0;
+}
+
+/*
+ * KVM_RUN failed with EFAULT: the host could not back a guest access (a
+ * file mapping beyond its end, typically), which natively is SIGBUS.  KVM
+ * does not tell which address, so si_addr is 0.
+ */
+void signal_host_fault(struct dune_vcpu *v, struct kvm_regs *r)
+{
+    uint64_t own[7];
+    struct sig_event e = { .sig = SIGBUS, .code = BUS_ADRERR };
+
+    dune_warn_once("dune: the host could not back a guest access at rip %#llx: SIGBUS "
+                   "(address unknown)", (unsigned long long)r->rip);
+    own[F_RIP] = r->rip, own[F_RSP] = r->rsp, own[F_RFLAGS] = r->rflags;
+    own[F_CS] = dune_vm.mode == DUNE_MODE_CPL3 ? 0x33 : 0x10;
+    own[F_SS] = dune_vm.mode == DUNE_MODE_CPL3 ? 0x2b : 0x18;
+    deliver(v, r, own, &e);
+    r->rip = own[F_RIP], r->rsp = own[F_RSP], r->rflags = own[F_RFLAGS];
 }

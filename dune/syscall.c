@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 
 #include "dune_internal.h"
@@ -48,19 +49,28 @@ static int pte_prot(uintptr_t va)
 
 static long do_mmap_family(const struct kvm_regs *r)
 {
-    uintptr_t a = r->rdi;
+    uintptr_t a = r->rdi, vs = 0, ve = 0;
     size_t len = page_up(r->rsi);
     int old_prot = 0;
     long ret;
 
     if (r->rax == SYS_mremap)
         old_prot = pte_prot(a);
+    pthread_mutex_lock(&dune_vm.lock);
+    if (r->rax == SYS_shmdt && mirror_vma_extent(a, &vs, &ve) < 0)
+        vs = ve = 0;
     if (r->rax == SYS_brk && !cur_brk)
         cur_brk = (uintptr_t)dune_sys3(SYS_brk, 0, 0, 0);
     ret = forward(r);
-    if (failed(ret))
+    if (failed(ret)) {
+        /* mprotect/munmap/mremap may have changed part of the range
+         * before failing: re-read what the kernel did. */
+        if (r->rax == SYS_mprotect || r->rax == SYS_pkey_mprotect || r->rax == SYS_munmap ||
+            r->rax == SYS_mremap)
+            mirror_resync(a, a + len);
+        pthread_mutex_unlock(&dune_vm.lock);
         return ret;
-    pthread_mutex_lock(&dune_vm.lock);
+    }
     switch (r->rax) {
     case SYS_mmap:
         mirror_range((uintptr_t)ret, (uintptr_t)ret + len, (int)r->rdx);
@@ -78,9 +88,19 @@ static long do_mmap_family(const struct kvm_regs *r)
             mirror_unmap(a, a + len);
         else if (newlen < len)
             mirror_unmap(a + newlen, a + len);
-        mirror_range((uintptr_t)ret, (uintptr_t)ret + newlen, old_prot);
+        /* The moved pages' dirtiness is unknown: count them dirty. */
+        pt_map_flags((uintptr_t)ret, (uintptr_t)ret + newlen, old_prot, true, DUNE_PTE_D);
+        slots_cover((uintptr_t)ret, (uintptr_t)ret + newlen);
         break;
     }
+    case SYS_shmat:
+        if (mirror_vma_extent((uintptr_t)ret, &vs, &ve) == 0)
+            mirror_resync(vs, ve);
+        break;
+    case SYS_shmdt:
+        if (ve)
+            mirror_resync(vs, ve);
+        break;
     case SYS_brk:
         if ((uintptr_t)ret > cur_brk)
             mirror_range(page_up(cur_brk), page_up(ret), PROT_READ | PROT_WRITE);
@@ -301,6 +321,15 @@ static long hypercall(struct dune_vcpu *v, struct kvm_regs *r)
     }
 }
 
+/* A seccomp filter would bind the host side as well: KVM_RUN itself would
+ * be denied and the process left hanging.  Refuse it, and say so. */
+static long refuse_seccomp(void)
+{
+    dune_warn_once("dune: seccomp filters cannot be installed inside Dune (they would apply "
+                   "to the host side too): refused with EPERM");
+    return -EPERM;
+}
+
 /* ---- return to the guest ---- */
 
 /*
@@ -339,6 +368,8 @@ void syscall_handle(struct dune_vcpu *v, struct kvm_regs *r)
 
     atomic_fetch_add_explicit(&dune_vm.syscalls, 1, memory_order_relaxed);
     probe_syscall_cpl(v);
+    if (dune_fd_syscall(r, &ret))
+        goto done;
     switch (r->rax) {
     case SYS_rt_sigreturn:
         /* Restores every register itself, rip included. */
@@ -348,12 +379,23 @@ void syscall_handle(struct dune_vcpu *v, struct kvm_regs *r)
     case SYS_rt_sigaction:
         ret = signal_rt_sigaction(r);
         break;
+    case SYS_sigaltstack:
+        ret = signal_sigaltstack(r);
+        break;
+    case SYS_seccomp:
+        ret = refuse_seccomp();
+        break;
+    case SYS_prctl:
+        ret = r->rdi == PR_SET_SECCOMP ? refuse_seccomp() : forward(r);
+        break;
     case SYS_mmap:
     case SYS_munmap:
     case SYS_mprotect:
     case SYS_pkey_mprotect:
     case SYS_mremap:
     case SYS_brk:
+    case SYS_shmat:
+    case SYS_shmdt:
         ret = do_mmap_family(r);
         break;
     case SYS_clone:
@@ -381,6 +423,7 @@ void syscall_handle(struct dune_vcpu *v, struct kvm_regs *r)
             ret = forward(r);
         break;
     }
+done:
     syscall_report_outputs(r, ret);
     r->rax = ret;
     syscall_return(r, rip, rflags);

@@ -6,7 +6,9 @@
  * never see those writes.  A dirty-tracking client registers a hook and we
  * report every output buffer of the calls below once they succeed.
  * Calls not listed either write nothing into caller memory, or write only
- * small structures programs keep on the stack; see the README.
+ * small structures programs keep on the stack.  What cannot be covered:
+ * ioctl() outputs (their size depends on the driver) and asynchronous
+ * completions (io_uring, AIO) that land after the call returned.
  */
 #define _GNU_SOURCE
 #include <poll.h>
@@ -15,6 +17,8 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/resource.h>
+#include <signal.h>
 #include <linux/stat.h>
 
 #include "dune_internal.h"
@@ -119,6 +123,7 @@ void syscall_report_outputs(const struct kvm_regs *r, long ret)
         break;
     case SYS_wait4:
         out(fn, r->rsi, sizeof(int));
+        out(fn, r->r10, sizeof(struct rusage));
         break;
     case SYS_accept:
     case SYS_accept4:
@@ -130,6 +135,42 @@ void syscall_report_outputs(const struct kvm_regs *r, long ret)
     case SYS_getsockopt:
         out(fn, r->r10, 256);
         out(fn, r->r8, sizeof(socklen_t));
+        break;
+    case SYS_waitid:
+        out(fn, r->rdx, sizeof(siginfo_t));
+        out(fn, r->r8, sizeof(struct rusage));
+        break;
+    case SYS_rt_sigtimedwait:
+        out(fn, r->rsi, sizeof(siginfo_t));
+        break;
+    case SYS_getrusage:
+        out(fn, r->rsi, sizeof(struct rusage));
+        break;
+    case SYS_recvmmsg: {
+        struct mmsghdr *mv = (struct mmsghdr *)r->rsi;
+        for (long i = 0; i < ret; i++) {
+            out_msghdr(fn, (uintptr_t)&mv[i].msg_hdr, mv[i].msg_len);
+            out(fn, (uintptr_t)&mv[i].msg_len, sizeof mv[i].msg_len);
+        }
+        break;
+    }
+    case SYS_select:
+    case SYS_pselect6:
+        for (int i = 0; i < 3; i++) /* readfds, writefds, exceptfds */
+            out(fn, i == 0 ? r->rsi : i == 1 ? r->rdx : r->r10, (r->rdi + 7) / 8);
+        break;
+    case SYS_io_getevents:
+        out(fn, r->r10, (uint64_t)ret * 32); /* struct io_event */
+        break;
+    case SYS_process_vm_readv:
+        out_iov(fn, r->rsi, r->rdx, ret);
+        break;
+    case SYS_msgrcv:
+        out(fn, r->rsi, sizeof(long) + (uint64_t)ret);
+        break;
+    case SYS_mq_timedreceive:
+        out(fn, r->rsi, (uint64_t)ret);
+        out(fn, r->r10, sizeof(unsigned));
         break;
     case SYS_clock_gettime:
     case SYS_gettimeofday:

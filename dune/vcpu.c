@@ -110,6 +110,8 @@ int vcpu_get(struct dune_vcpu **out)
     if (r < 0)
         return r;
     v->leaving = false;
+    v->npending = 0; /* a dead thread's signals are not the new one's */
+    v->run->immediate_exit = 0;
     if (dune_vm.sync_regs)
         v->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
     *out = v;
@@ -142,8 +144,10 @@ int vcpu_fork_reset(struct dune_vcpu **out)
 {
     int r;
 
-    for (unsigned i = 0; i < npool; i++)
+    for (unsigned i = 0; i < npool; i++) {
         dune_sys3(3 /* close */, pool[i]->fd, 0, 0);
+        dune_fd_forget(pool[i]->fd);
+    }
     npool = 0;
     dune_vm.active_vcpus = 0;
     dune_self = NULL;
@@ -187,6 +191,13 @@ void vcpu_release_and_exit(struct dune_vcpu *v, long code)
                      : "r"(&v->busy), "D"(code)
                      : "memory");
     __builtin_unreachable();
+}
+
+void vcpu_renumber_fd(int oldfd, int newfd)
+{
+    for (unsigned i = 0; i < npool; i++)
+        if (pool[i]->fd == oldfd)
+            pool[i]->fd = newfd;
 }
 
 unsigned dune_active_vcpus(void)
@@ -292,6 +303,12 @@ void vcpu_run_loop(struct dune_vcpu *v)
             /* Our host signal handler queued a signal for the guest. */
             if (r == -EINTR || r == -EAGAIN) {
                 deliver_after_interrupt(v);
+                continue;
+            }
+            if (r == -EFAULT) {
+                struct kvm_regs tmp, *regs = regs_get(v, &tmp);
+                signal_host_fault(v, regs);
+                regs_put(v, regs);
                 continue;
             }
             vcpu_fatal(v, "KVM_RUN failed");

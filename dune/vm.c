@@ -18,7 +18,20 @@ struct dune_vm dune_vm = {
     .kvm_fd = -1,
     .vm_fd = -1,
     .lock = PTHREAD_MUTEX_INITIALIZER,
+    .maps_fd = -1,
 };
+
+/* The program moved a descriptor onto one of ours: follow ours. */
+void dune_fd_renumber(int oldfd, int newfd)
+{
+    if (dune_vm.kvm_fd == oldfd)
+        dune_vm.kvm_fd = newfd;
+    if (dune_vm.vm_fd == oldfd)
+        dune_vm.vm_fd = newfd;
+    if (dune_vm.maps_fd == oldfd)
+        dune_vm.maps_fd = newfd;
+    vcpu_renumber_fd(oldfd, newfd);
+}
 
 void dune_set_error(int err, const char *fmt, ...)
 {
@@ -73,9 +86,12 @@ int dune_kvm_fd_above(int fd)
         rl.rlim_cur > 64)
         floor = (long)rl.rlim_cur - (long)rl.rlim_cur / 4;
     nfd = fcntl(fd, F_DUPFD_CLOEXEC, floor);
-    if (nfd < 0)
+    if (nfd < 0) {
+        dune_fd_own(fd);
         return fd;
+    }
     close(fd);
+    dune_fd_own(nfd);
     return nfd;
 }
 
@@ -179,6 +195,15 @@ static int init_locked(void)
         close_vm();
         return r;
     }
+    /* Read on every lazy fault: open it now, while descriptors are free. */
+    r = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (r < 0) {
+        int e = errno;
+        dune_set_error(-e, "cannot open /proc/self/maps: %s", strerror(e));
+        close_vm();
+        return -e;
+    }
+    dune_vm.maps_fd = dune_kvm_fd_above(r);
     dune_vm.initialized = true;
     return 0;
 }
@@ -202,6 +227,7 @@ int vm_recreate_after_fork(void)
 
     pthread_mutex_init(&dune_vm.lock, NULL); /* another thread may have held it */
     dune_sys3(3 /* close */, dune_vm.vm_fd, 0, 0);
+    dune_fd_forget(dune_vm.vm_fd);
     fd = create_vm(dune_vm.kvm_fd);
     if (fd < 0)
         return fd;

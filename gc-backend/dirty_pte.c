@@ -94,7 +94,10 @@ static long pte_collect(void *state, void *range, size_t first, size_t n, uint64
     (void)state;
     r = dune_dirty_read_clear((void *)(pr->start + first * DIRTY_PAGE_SIZE), n * DIRTY_PAGE_SIZE,
                               bitmap);
-    if (r >= 0 && dune_native_threads())
+    /* Clearing D bits flushes only this vCPU's TLB: with other threads
+     * inside, their cached writable entries could hide writes.  Until
+     * there is a cross-vCPU shootdown, report everything dirty. */
+    if (r >= 0 && (dune_native_threads() || dune_active_vcpus() > 1))
         return -EXDEV;
     return r;
 }

@@ -9,6 +9,17 @@ gc_backend_libgc_dune_la_CFLAGS = $(AM_CFLAGS) $(BDWGC_CFLAGS)
 gc_backend_libgc_dune_la_LIBADD = gc-backend/libdirty.la $(BDWGC_LIBS) -ldl
 gc_backend_libgc_dune_la_LDFLAGS = -version-info 0:0:0
 
+# pkg-config file, generated here rather than by configure.
+pkgconfigdir = $(libdir)/pkgconfig
+pkgconfig_DATA = gc-backend/gc-dune.pc
+EXTRA_DIST += gc-backend/gc-dune.pc.in
+CLEANFILES += gc-backend/gc-dune.pc
+gc-backend/gc-dune.pc: $(srcdir)/gc-backend/gc-dune.pc.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) gc-backend && sed \
+	  -e 's|@prefix[@]|$(prefix)|g' -e 's|@exec_prefix[@]|$(exec_prefix)|g' \
+	  -e 's|@libdir[@]|$(libdir)|g' -e 's|@includedir[@]|$(includedir)|g' \
+	  -e 's|@PACKAGE_VERSION[@]|$(PACKAGE_VERSION)|g' $(srcdir)/gc-backend/gc-dune.pc.in >$@
+
 bin_PROGRAMS += gc-backend/gc-dune-run
 gc_backend_gc_dune_run_SOURCES = gc-backend/gc-dune-run.c
 gc_backend_gc_dune_run_CPPFLAGS = $(AM_CPPFLAGS) -DLIBDIR='"$(libdir)"'
@@ -19,7 +30,7 @@ if HAVE_CHECK
 # tests/check_gc_dune.sh runs them once per dirty-page source.
 check_PROGRAMS += tests/check_gc_dune tests/check_gc_dune_plain
 TESTS += tests/check_gc_dune.sh
-EXTRA_DIST += tests/check_gc_dune.sh
+EXTRA_DIST += tests/check_gc_dune.sh tests/gctest_dune.sh tests/gctest_no_barrier.h
 tests_check_gc_dune_SOURCES = tests/check_gc_dune.c
 tests_check_gc_dune_CFLAGS = $(AM_CFLAGS) $(BDWGC_CFLAGS) $(CHECK_CFLAGS)
 tests_check_gc_dune_LDADD = gc-backend/libgc-dune.la $(BDWGC_LIBS) $(CHECK_LIBS) -ldl
@@ -27,4 +38,7 @@ tests_check_gc_dune_plain_SOURCES = tests/check_gc_dune.c
 tests_check_gc_dune_plain_CFLAGS = $(AM_CFLAGS) $(BDWGC_CFLAGS) $(CHECK_CFLAGS)
 tests_check_gc_dune_plain_LDADD = $(BDWGC_LIBS) $(CHECK_LIBS) -ldl
 endif
+# bdwgc's own gctest against libgc-dune (needs the libgc source package).
+gctest-dune: gc-backend/libgc-dune.la gc-backend/gc-dune-run
+	$(srcdir)/tests/gctest_dune.sh $(BDWGC_SRC)
 endif

@@ -74,6 +74,7 @@ enum choice { CH_AUTO, CH_PTE, CH_KVM, CH_UFFD, CH_MPROTECT, CH_OFF };
 static struct {
     enum choice choice;
     bool verbose;            /* GC_DUNE_VERBOSE */
+    int verbose_level;       /* 2: also list the regions at exit */
     bool print_stats;        /* GC_PRINT_STATS */
     bool active;             /* manual VDB requested and tracker open */
     bool in_dune;
@@ -355,9 +356,13 @@ static void track_sections(void)
             continue;
         /* The region is scanned whole at each mark start until this
          * succeeds, so a failure only costs time. */
-        if (dirty_track(cfg.tracker, (void *)r->start, r->len) == 0) {
+        int err = dirty_track(cfg.tracker, (void *)r->start, r->len);
+        if (err == 0) {
             r->fresh = true;
             r->state = R_TRACKED;
+        } else if (cfg.verbose_level >= 2) {
+            fprintf(stderr, "gc-dune: cannot track %#lx +%zu KiB: %s\n", (unsigned long)r->start,
+                    r->len / 1024, strerror(-err));
         }
     }
 }
@@ -413,6 +418,7 @@ static void parse_env(void)
     }
     v = getenv("GC_DUNE_VERBOSE");
     cfg.verbose = v && *v && strcmp(v, "0") != 0;
+    cfg.verbose_level = cfg.verbose ? atoi(v) : 0;
     v = getenv("GC_PRINT_STATS");
     cfg.print_stats = v != NULL;
 }
@@ -530,10 +536,32 @@ static void print_totals(void)
             st.tracked_bytes / 1024, st.regions);
 }
 
+/* GC_DUNE_VERBOSE=2: one line per region libgc mapped. */
+static void dump_regions(void)
+{
+    static const char *const names[] = {"scratch", "heap", "tracked"};
+    unsigned n = regions_ready();
+    for (unsigned i = 0; i < n; i++) {
+        const struct region *r = &regions[i];
+        unsigned long heap = 0;
+        for (uintptr_t p = r->start; p < r->start + r->len; p += PAGE)
+            heap += GC_is_heap_ptr((void *)p) != 0;
+        fprintf(stderr, "gc-dune: region %u %#lx +%zu KiB %s, %lu heap pages\n", i,
+                (unsigned long)r->start, r->len / 1024, names[r->state], heap);
+    }
+}
+
+static pid_t setup_pid;
+
 static void at_exit(void)
 {
-    if (cfg.verbose)
-        print_totals();
+    if (!cfg.verbose)
+        return;
+    if (getpid() != setup_pid)
+        fprintf(stderr, "gc-dune: [forked child %ld]\n", (long)getpid());
+    if (cfg.verbose_level >= 2)
+        dump_regions();
+    print_totals();
 }
 
 /* Install our callbacks, keeping whatever was installed before. */
@@ -581,6 +609,7 @@ static void setup_once(void)
     if (cfg.verbose || cfg.print_stats)
         say("gc-dune: dirty pages from %s (%s)\n", dirty_backend_name(dirty_backend_of(cfg.tracker)),
             cfg.why);
+    setup_pid = getpid();
     atexit(at_exit);
 }
 

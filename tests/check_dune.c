@@ -18,6 +18,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
+#include <linux/seccomp.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -583,16 +585,180 @@ START_TEST(test_too_many_fds)
 }
 END_TEST
 
+/* ---- review findings: each once failed ---- */
+
+/* Closing every descriptor (as daemons and subprocess close_fds do) must
+ * not close Dune's: natively the program never had them. */
+START_TEST(test_close_all_fds)
+{
+    struct rlimit rl;
+    int fd;
+
+    enter();
+    getrlimit(RLIMIT_NOFILE, &rl);
+    ck_assert_int_eq(syscall(SYS_close_range, 3, ~0U, 0), 0);
+    for (unsigned i = 3; i < rl.rlim_cur; i++)
+        close((int)i);
+    fd = open("/dev/null", O_RDONLY);
+    ck_assert_int_eq(fd, 3);
+    ck_assert_int_eq(dup2(fd, (int)rl.rlim_cur - 1), (int)rl.rlim_cur - 1);
+    ck_assert_int_eq(getppid() > 0, 1); /* still alive inside */
+    ck_assert(dune_active());
+}
+END_TEST
+
+START_TEST(test_seccomp_refused)
+{
+    enter();
+    errno = 0;
+    ck_assert_int_eq(prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT), -1);
+    ck_assert_int_eq(errno, EPERM);
+    ck_assert_int_eq(getppid() > 0, 1);
+}
+END_TEST
+
+static volatile int alt_flags = -1;
+static void alt_query(int sig)
+{
+    stack_t o;
+
+    (void)sig;
+    sigaltstack(NULL, &o);
+    alt_flags = o.ss_flags;
+}
+
+START_TEST(test_sigaltstack_onstack)
+{
+    struct sigaction sa = { .sa_handler = alt_query, .sa_flags = SA_ONSTACK };
+    stack_t ss = { .ss_size = 65536 };
+
+    ss.ss_sp = malloc(ss.ss_size);
+    ck_assert_int_eq(sigaltstack(&ss, NULL), 0);
+    sigaction(SIGUSR1, &sa, NULL);
+    enter();
+    raise(SIGUSR1);
+    ck_assert_int_eq(alt_flags, SS_ONSTACK);
+}
+END_TEST
+
+static volatile uint32_t h_mxcsr, fp_magic;
+static void fpu_probe(int sig, siginfo_t *si, void *ucv)
+{
+    ucontext_t *uc = ucv;
+
+    (void)sig, (void)si;
+    __asm__ volatile("stmxcsr %0" : "=m"(h_mxcsr));
+    fp_magic = *(uint32_t *)((char *)uc->uc_mcontext.fpregs + 464);
+}
+
+START_TEST(test_handler_fpu_state)
+{
+    struct sigaction sa = { .sa_sigaction = fpu_probe, .sa_flags = SA_SIGINFO | SA_RESETHAND };
+    struct sigaction now;
+    uint32_t m = 0x7f80; /* all exceptions masked, round toward zero */
+
+    sigaction(SIGUSR2, &sa, NULL);
+    enter();
+    __asm__ volatile("ldmxcsr %0" : : "m"(m));
+    raise(SIGUSR2);
+    ck_assert_uint_eq(h_mxcsr, 0x1f80);     /* a clean FPU, as the kernel gives */
+    ck_assert_uint_eq(fp_magic, 0x46505853); /* FP_XSTATE_MAGIC1 */
+    __asm__ volatile("stmxcsr %0" : "=m"(m));
+    ck_assert_uint_eq(m, 0x7f80);            /* restored by sigreturn */
+    sigaction(SIGUSR2, NULL, &now);
+    ck_assert_ptr_eq((void *)now.sa_handler, (void *)SIG_DFL);
+    ck_assert(now.sa_flags & SA_SIGINFO);    /* SA_RESETHAND resets the handler only */
+}
+END_TEST
+
+START_TEST(test_sigbus_past_eof)
+{
+    char path[] = "/tmp/check_dune_bus.XXXXXX";
+    int fd = mkstemp(path);
+    char *p;
+
+    ck_assert_int_eq(ftruncate(fd, PAGE), 0);
+    p = mmap(NULL, 3 * PAGE, PROT_READ, MAP_SHARED, fd, 0);
+    unlink(path);
+    catch_all();
+    enter();
+    if (!sigsetjmp(jb, 1))
+        (void)((volatile char *)p)[2 * PAGE];
+    ck_assert_int_eq(got_sig, SIGBUS);
+    ck_assert(dune_active());
+}
+END_TEST
+
+/* mprotect over a hole fails, but natively changes the part before it. */
+START_TEST(test_mprotect_partial_failure)
+{
+    char *p = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    catch_all();
+    enter();
+    /* the hole is made inside, so that nothing of Dune's can fill it */
+    ck_assert_int_eq(munmap(p + PAGE, PAGE), 0);
+    ck_assert_int_eq(mprotect(p, 3 * PAGE, PROT_READ), -1);
+    ck_assert_int_eq(errno, ENOMEM);
+    if (!sigsetjmp(jb, 1))
+        p[0] = 1;
+    ck_assert_int_eq(got_sig, SIGSEGV);
+    ck_assert_int_eq(got_code, SEGV_ACCERR);
+}
+END_TEST
+
+/* A huge reservation is mirrored lazily: cheap to map, usable anywhere. */
+START_TEST(test_huge_noreserve)
+{
+    size_t len = 1UL << 40;
+    struct timespec a, b;
+    char *p;
+
+    enter();
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+             0);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    ck_assert_ptr_ne(p, MAP_FAILED);
+    ck_assert_int_lt(b.tv_sec - a.tv_sec, 2);
+    p[0] = 1;
+    p[len / 2] = 2;
+    p[len - 1] = 3;
+    ck_assert_int_eq(p[0] + p[len / 2] + p[len - 1], 6);
+    ck_assert_int_eq(mprotect(p, len, PROT_READ), 0);
+    ck_assert_int_eq(p[len - 1], 3);
+    ck_assert_int_eq(munmap(p, len), 0);
+}
+END_TEST
+
+/* Out of descriptors, a lazily mirrored stack still grows. */
+START_TEST(test_stack_growth_without_fds)
+{
+    struct rlimit rl = { 64, 64 };
+
+    enter();
+    setrlimit(RLIMIT_NOFILE, &rl);
+    while (open("/dev/null", O_RDONLY) >= 0)
+        ;
+    volatile char big[2 << 20];
+    big[0] = 1;
+    big[sizeof big - 1] = 2;
+    ck_assert_int_eq(big[0] + big[sizeof big - 1], 3);
+}
+END_TEST
+
 static Suite *dune_suite(void)
 {
     Suite *s = suite_create("dune");
     TCase *core = tcase_create("core"), *faults = tcase_create("faults"),
-          *priv = tcase_create("privileged"), *errs = tcase_create("errors");
+          *priv = tcase_create("privileged"), *errs = tcase_create("errors"),
+          *review = tcase_create("native-semantics");
 
     tcase_set_timeout(core, 120);
     tcase_set_timeout(faults, 120);
     tcase_set_timeout(priv, 120);
     tcase_set_timeout(errs, 60);
+    tcase_set_timeout(review, 120);
     tcase_add_test(core, test_enter_status);
     tcase_add_test(core, test_leave_reenter);
     tcase_add_test(core, test_bad_mode_env);
@@ -615,6 +781,15 @@ static Suite *dune_suite(void)
     tcase_add_test(errs, test_no_kvm_device);
     tcase_add_test(errs, test_no_permission);
     tcase_add_test(errs, test_too_many_fds);
+    tcase_add_test(review, test_close_all_fds);
+    tcase_add_test(review, test_seccomp_refused);
+    tcase_add_test(review, test_sigaltstack_onstack);
+    tcase_add_test(review, test_handler_fpu_state);
+    tcase_add_test(review, test_sigbus_past_eof);
+    tcase_add_test(review, test_mprotect_partial_failure);
+    tcase_add_test(review, test_huge_noreserve);
+    tcase_add_test(review, test_stack_growth_without_fds);
+    suite_add_tcase(s, review);
     suite_add_tcase(s, core);
     suite_add_tcase(s, faults);
     suite_add_tcase(s, priv);

@@ -126,16 +126,56 @@ uint64_t pt_prot_bits(int prot, bool user)
  */
 int pt_map(uintptr_t start, uintptr_t end, int prot, bool user)
 {
+    return pt_map_flags(start, end, prot, user, 0);
+}
+
+/* Change only the entries that exist (a huge range is mirrored lazily:
+ * absent entries are filled in by the fault path with current rights). */
+void pt_update_existing(uintptr_t start, uintptr_t end, int prot, bool user)
+{
+    uint64_t bits = pt_prot_bits(prot, user);
+    uintptr_t va = start;
+
+    while (va < end) {
+        uint64_t *pte = pt_lookup(va, false);
+        uint64_t old, new;
+        if (!pte) {
+            va = (va + (1UL << 21)) & ~((1UL << 21) - 1);
+            continue;
+        }
+        old = __atomic_load_n(pte, __ATOMIC_RELAXED);
+        if (old & PTE_P) {
+            do {
+                new = bits ? (va | bits | (old & PTE_D)) : 0;
+            } while (!__atomic_compare_exchange_n(pte, &old, new, false, __ATOMIC_SEQ_CST,
+                                                  __ATOMIC_RELAXED));
+        }
+        va += PAGE_SIZE;
+    }
+}
+
+/*
+ * extra: PTE bits to add (PTE_D for pages whose dirtiness is unknown, such
+ * as the new home of an mremap).  Updates use compare-and-swap: the CPU
+ * may set D between our read and our write.
+ */
+int pt_map_flags(uintptr_t start, uintptr_t end, int prot, bool user, uint64_t extra)
+{
     uint64_t bits = pt_prot_bits(prot, user);
 
     for (uintptr_t va = start; va < end; va += PAGE_SIZE) {
         uint64_t *pte = pt_lookup(va, bits != 0);
+        uint64_t old, new;
         if (!pte) {
             if (bits)
                 return -ENOMEM;
             continue;
         }
-        *pte = bits ? (va | bits | (*pte & PTE_D)) : 0;
+        old = __atomic_load_n(pte, __ATOMIC_RELAXED);
+        do {
+            new = bits ? (va | bits | extra | (old & PTE_D)) : 0;
+        } while (!__atomic_compare_exchange_n(pte, &old, new, false, __ATOMIC_SEQ_CST,
+                                              __ATOMIC_RELAXED));
     }
     return 0;
 }

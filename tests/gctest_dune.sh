@@ -1,0 +1,81 @@
+#!/bin/sh
+# Conformance run: bdwgc's own test program (gctest, tests/test.c of the
+# libgc source package) against libgc-dune, once per dirty-page source.
+#
+#   tests/gctest_dune.sh [BDWGC_SOURCE_DIR]      (from the top build dir)
+#
+# Without a directory the Debian source is fetched with `apt-get source
+# libgc` (needs a deb-src line).  gctest is compiled in manual-VDB mode
+# (-DTEST_MANUAL_VDB) with its own GC_end_stubborn_change/GC_ptr_store_and_dirty
+# calls compiled out (tests/gctest_no_barrier.h): libgc-dune's tracker is
+# then the collector's only source of dirty pages.  A first run without
+# libgc-dune must fail -- it shows that the harness can catch a missing page.
+# Exit 77 (skip) when the source cannot be had.
+
+top=$(pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+libdir=$top/gc-backend/.libs
+work=${GCTEST_WORK:-$top/gctest-work}
+src=$1
+
+mkdir -p "$work" || exit 1
+if [ -z "$src" ]; then
+    src=$(ls -d "$work"/libgc-*/ 2>/dev/null | head -1)
+    if [ -z "$src" ]; then
+        (cd "$work" && apt-get source -qq libgc >/dev/null 2>&1)
+        src=$(ls -d "$work"/libgc-*/ 2>/dev/null | head -1)
+    fi
+    if [ -z "$src" ]; then
+        echo "SKIP: no bdwgc source (apt-get source libgc failed: enable deb-src, or pass a directory)"
+        exit 77
+    fi
+fi
+[ -f "$src/tests/test.c" ] || { echo "SKIP: $src/tests/test.c not found"; exit 77; }
+src=$(cd "$src" && pwd)
+
+# Configure like Debian's build to get a matching config.h.
+bld=$work/build
+if [ ! -f "$bld/include/config.h" ]; then
+    mkdir -p "$bld" && (cd "$bld" && "$src/configure" -q --enable-shared --disable-static \
+        --with-libatomic-ops=none --disable-dependency-tracking) >"$work/configure.log" 2>&1 ||
+        { echo "FAIL: configuring $src (see $work/configure.log)"; exit 1; }
+fi
+cflags="-DHAVE_CONFIG_H -I$bld/include -I$src/include -DGC_PTHREAD_START_STANDALONE -g -O2
+        -fno-strict-aliasing -DTEST_MANUAL_VDB -include $bld/include/config.h
+        -include $here/gctest_no_barrier.h"
+gcc $cflags -c -o "$work/test.o" "$src/tests/test.c" 2>"$work/compile.log" ||
+    { echo "FAIL: compiling gctest (see $work/compile.log)"; exit 1; }
+gc=$(pkg-config --variable=libdir bdw-gc)/libgc.so
+gcc -o "$work/gctest-plain" "$work/test.o" "$gc" -lpthread -ldl || exit 1
+gcc -o "$work/gctest-linked" "$work/test.o" -L"$libdir" -lgc-dune "$gc" -lpthread -ldl || exit 1
+
+failed=0 passed=0
+run() {
+    want=$1 label=$2
+    shift 2
+    LD_LIBRARY_PATH=$libdir timeout 300 env "$@" >"$work/out.txt" 2>&1
+    rc=$?
+    summary=$(grep -E "Collector appears to work|Test failed|gc-dune: backend" "$work/out.txt" | tail -2 | tr '\n' ' ')
+    if { [ "$want" = pass ] && [ $rc -eq 0 ]; } || { [ "$want" = fail ] && [ $rc -ne 0 ]; }; then
+        passed=$((passed + 1)); verdict=ok
+    else
+        failed=$((failed + 1)); verdict=UNEXPECTED; cp "$work/out.txt" "$work/failed-$passed-$failed.txt"
+    fi
+    echo "$verdict: $label (exit $rc, expected $want) $summary"
+}
+
+run fail "libgc only, no dirty source" "$work/gctest-plain"
+run pass "linked, uffd" GC_DUNE_VERBOSE=1 GC_DUNE_BACKEND=uffd "$work/gctest-linked"
+run pass "linked, mprotect" GC_DUNE_VERBOSE=1 GC_DUNE_BACKEND=mprotect "$work/gctest-linked"
+run pass "linked, uffd checked against mprotect" GC_DUNE_VERBOSE=1 GC_DUNE_BACKEND=uffd \
+    GC_DUNE_CHECK=mprotect "$work/gctest-linked"
+run pass "gc-dune-run, uffd" GC_DUNE_VERBOSE=1 GC_DUNE_BACKEND=uffd \
+    "$top/gc-backend/gc-dune-run" "$work/gctest-plain"
+# gctest is multi-threaded, which the Dune core does not run yet.
+if [ "${CHECK_GC_DUNE_DUNE_THREADS:-0}" = 1 ]; then
+    run pass "linked, Dune + kvm" GC_DUNE_VERBOSE=1 GC_DUNE_BACKEND=kvm "$work/gctest-linked"
+else
+    echo "skip: Dune runs (gctest starts threads; CHECK_GC_DUNE_DUNE_THREADS=1 to try)"
+fi
+echo "gctest_dune.sh: $passed as expected, $failed unexpected"
+[ $failed -eq 0 ]
