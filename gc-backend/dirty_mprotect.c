@@ -162,7 +162,16 @@ static int install_handler(char *why, size_t whylen)
         memset(&sa, 0, sizeof(sa));
         sa.sa_sigaction = on_segv;
         sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
-        sigemptyset(&sa.sa_mask);
+        /* Nothing may interrupt the unprotect: a collector's thread-suspend
+         * handler (SIGPWR in bdwgc) would write to the still-protected page
+         * with SIGSEGV blocked, and the kernel would kill the process.
+         * Synchronous signals stay deliverable. */
+        sigfillset(&sa.sa_mask);
+        sigdelset(&sa.sa_mask, SIGSEGV);
+        sigdelset(&sa.sa_mask, SIGBUS);
+        sigdelset(&sa.sa_mask, SIGILL);
+        sigdelset(&sa.sa_mask, SIGFPE);
+        sigdelset(&sa.sa_mask, SIGTRAP);
         if (!ranges)
             err = dirty_fail(why, whylen, ENOMEM, "out of memory");
         else if (sigaction(SIGSEGV, &sa, &old_segv) < 0)

@@ -118,10 +118,12 @@ struct region {
     atomic_bool ready;    /* fields above are valid */
 };
 
-/* libgc never unmaps what it maps (8.2), so the table only grows.  Each
- * heap expansion adds one entry and scratch memory a few more; 16384 is
- * far beyond what a 64-bit heap reaches. */
-#define MAX_REGIONS 16384
+/* libgc never unmaps what it maps (8.2), so the table only grows: one
+ * entry per heap expansion, one per 256 KiB or larger piece of internal
+ * memory (block headers take ~2% of the heap).  65536 entries (2 MiB of
+ * address space, touched only as used) cover heaps of hundreds of GiB;
+ * beyond that we stop rather than risk an unseen heap section. */
+#define MAX_REGIONS 65536
 static struct region regions[MAX_REGIONS];
 static atomic_uint nregions;      /* entries claimed */
 static atomic_bool regions_lost;  /* table overflowed */
@@ -267,9 +269,17 @@ static void lost_regions_abort(void)
     abort();
 }
 
+/* Is libgc reading the dirty bits we report?  Only in incremental mode
+ * with manual VDB; an application may turn manual VDB off itself (bdwgc's
+ * gctest does), and libgc then keeps its own write barrier. */
+static bool feeding(void)
+{
+    return cfg.active && GC_is_incremental_mode() && GC_get_manual_vdb_allowed();
+}
+
 static void on_mark_start(void)
 {
-    if (!cfg.active || !GC_is_incremental_mode())
+    if (!feeding())
         return;
     if (atomic_load(&regions_lost))
         lost_regions_abort();
@@ -343,11 +353,11 @@ static void identify_sections(size_t delta)
         regions[pick].state = R_HEAP;
 }
 
-/* Put every known heap section under the tracker.  Only in incremental
- * mode: otherwise nobody reads the bits. */
+/* Put every known heap section under the tracker, once libgc reads the
+ * bits (before, tracking would cost without use). */
 static void track_sections(void)
 {
-    if (!cfg.active || !GC_is_incremental_mode())
+    if (!feeding())
         return;
     unsigned n = regions_ready();
     for (unsigned i = 0; i < n; i++) {
@@ -423,10 +433,12 @@ static void parse_env(void)
     cfg.print_stats = v != NULL;
 }
 
-/* Enter Dune for auto/pte/kvm.  Failure is not an error for auto: we say
- * why only when asked to talk; for an explicit request always. */
+/* Enter Dune for auto/pte/kvm.  Without a usable /dev/kvm, auto quietly
+ * stays native (said only when asked to talk); a failure to enter despite
+ * /dev/kvm, or with pte/kvm asked for explicitly, is always said, once. */
 static void maybe_enter_dune(void)
 {
+    bool talk = cfg.verbose || cfg.print_stats;
 #ifdef HAVE_DUNE
     if (cfg.choice != CH_AUTO && cfg.choice != CH_PTE && cfg.choice != CH_KVM)
         return;
@@ -434,16 +446,21 @@ static void maybe_enter_dune(void)
         cfg.in_dune = true;
         return;
     }
+    if (cfg.choice == CH_AUTO && access("/dev/kvm", R_OK | W_OK) != 0) {
+        if (talk)
+            say("gc-dune: no usable /dev/kvm (%s); staying native\n", strerror(errno));
+        return;
+    }
     int r = dune_enter(NULL);
     cfg.in_dune = r == 0 || r == -EALREADY;
-    if (!cfg.in_dune && (cfg.choice != CH_AUTO || cfg.verbose || cfg.print_stats)) {
+    if (!cfg.in_dune) {
         struct dune_status st;
         dune_status(&st);
         say("gc-dune: not entering Dune (%s); using a native dirty-page backend\n",
             st.reason[0] ? st.reason : strerror(-r));
     }
 #else
-    if (cfg.choice == CH_PTE || cfg.choice == CH_KVM)
+    if (cfg.choice == CH_PTE || cfg.choice == CH_KVM || (cfg.choice == CH_AUTO && talk))
         say("gc-dune: built without Dune support; using a native dirty-page backend\n");
 #endif
 }
@@ -480,36 +497,6 @@ static int open_tracker(void)
     }
     snprintf(cfg.why, sizeof cfg.why, "%s", r == 0 ? dirty_why(cfg.tracker) : dirty_last_error());
     return r;
-}
-
-static bool env_is(const char *var, const char *val)
-{
-    const char *v = getenv(var);
-    return v && strcmp(v, val) == 0;
-}
-
-/* The mprotect backend catches writes with a SIGSEGV handler.  libgc's
- * thread-suspend handler (SIGPWR here) writes to the suspended thread's
- * descriptor, which lives in the GC heap; if the suspend signal lands
- * while that thread is inside the SIGSEGV handler, the nested write
- * faults with SIGSEGV blocked and the kernel kills the process.  libgc's
- * own mprotect mode blocks the suspend signal in its fault handler for
- * this reason.  Do the same here by blocking every asynchronous signal
- * while the (short) write-fault handler runs. */
-static void shield_write_fault_handler(void)
-{
-    bool uses_mprotect = dirty_backend_of(cfg.tracker) == DIRTY_MPROTECT ||
-                         env_is("GC_DUNE_CHECK", "mprotect") || env_is("DIRTY_CHECK", "mprotect");
-    struct sigaction sa;
-    if (!uses_mprotect || sigaction(SIGSEGV, NULL, &sa) < 0)
-        return;
-    if (!(sa.sa_flags & SA_SIGINFO) && (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN))
-        return;
-    sigfillset(&sa.sa_mask);
-    static const int synchronous[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP};
-    for (size_t i = 0; i < sizeof synchronous / sizeof synchronous[0]; i++)
-        sigdelset(&sa.sa_mask, synchronous[i]);
-    sigaction(SIGSEGV, &sa, NULL);
 }
 
 static void resolve_real(void)
@@ -602,7 +589,6 @@ static void setup_once(void)
         cfg.tracker = NULL;
         return;
     }
-    shield_write_fault_handler();
     GC_set_manual_vdb_allowed(1);
     cfg.active = true;
     hook_callbacks();

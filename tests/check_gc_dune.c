@@ -332,9 +332,11 @@ START_TEST(test_stress)
            (unsigned long)(GC_get_gc_no() - gc0),
            st.collections, st.pages, st.ns / 1e6, now_s() - t0);
     ck_assert_uint_eq(bad, 0);
-    ck_assert_uint_ge(GC_get_gc_no() - gc0, 20);
+    /* "Many" incremental cycles: 20 in a default run, fewer if shortened. */
+    GC_word min_cycles = steps / 1000 < 20 ? steps / 1000 : 20;
+    ck_assert_uint_ge(GC_get_gc_no() - gc0, min_cycles);
     if (st.active) {
-        ck_assert_uint_ge(st.collections, 20);
+        ck_assert_uint_ge(st.collections, min_cycles);
         ck_assert_uint_gt(st.pages, 0);
         ck_assert_uint_gt(st.tracked_bytes, 0);
     }
