@@ -102,7 +102,10 @@ struct dune_vcpu {
     bool leaving;
     bool cpuid_set;
     atomic_int busy;          /* owned by a thread (pool bookkeeping) */
-    unsigned npending;        /* signals queued by the host handler */
+    volatile unsigned npending; /* signals queued by the host handler */
+    volatile int deliverable; /* one of them is not blocked */
+    bool mask_override;       /* deliver under base_mask (after rt_sigsuspend) */
+    uint64_t base_mask;
     siginfo_t pending[DUNE_MAX_PENDING];
     bool in_signal_setup;
     struct kvm_xsave *xsave;  /* scratch for FPU state transfers */
@@ -166,6 +169,9 @@ extern char dune_enter_resume[];
 int dune_enter_trampoline(uintptr_t *save_rsp, uintptr_t host_stack_top, struct dune_vcpu *v);
 int dune_leave_hc(void);
 void dune_native_resume(const struct kvm_regs *r) __attribute__((noreturn));
+long dune_forward_syscall(const struct kvm_regs *g, const volatile int *deliverable);
+#define DUNE_NOT_RUN (-512L) /* forwarding skipped: a signal comes first */
+extern char dune_fwd_check[], dune_fwd_done[], dune_fwd_intr[];
 
 /* ---- run loop, syscalls, signals ---- */
 void vcpu_run_loop(struct dune_vcpu *v) __attribute__((noreturn));

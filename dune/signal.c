@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/ucontext.h>
@@ -86,13 +87,21 @@ static void app_action(int sig, struct k_sigaction *ka)
 
 /* The process has no handler (or blocks the signal): die by it, as the
  * kernel's force_sig would make us. */
-static void __attribute__((noreturn)) die_by_signal(int sig)
+static void __attribute__((noreturn)) die_by_signal_why(int sig, const char *why);
+#define die_by_signal(sig) die_by_signal_why((sig), __func__)
+
+static void __attribute__((noreturn)) die_by_signal_why(int sig, const char *why)
 {
     struct k_sigaction dfl = { .handler = SIG_DFL };
     uint64_t unblock = sigbit(sig);
 
-    if (dune_verbose())
+    if (dune_verbose()) {
+        char buf[96];
+        int n = snprintf(buf, sizeof buf, "dune: signal %d kills the process (in %s)\n", sig,
+                         why);
+        dune_sys3(1, 2, buf, n);
         dune_print_summary();
+    }
     app_act[sig] = dfl;
     dune_sys6(SYS_rt_sigaction, sig, (long)&dfl, 0, 8, 0, 0);
     dune_sys6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&unblock, 0, 8, 0, 0);
@@ -250,13 +259,29 @@ static void deliver_info(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr,
     struct k_sigaction ka;
     uint64_t old = 0, mask;
 
+    uint64_t blocked;
+
     app_action(e->sig, &ka);
     dune_sys6(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&old, 8, 0, 0);
-    if (ka.handler == SIG_DFL || ka.handler == SIG_IGN || (old & sigbit(e->sig)) ||
-        !(ka.flags & SA_RESTORER))
+    /* After rt_sigsuspend the handler runs under the call's temporary mask;
+     * the frame keeps the mask to restore (the kernel's saved_sigmask). */
+    blocked = v->mask_override ? v->base_mask : old;
+    if (ka.handler == SIG_DFL || ka.handler == SIG_IGN || (blocked & sigbit(e->sig)) ||
+        !(ka.flags & SA_RESTORER)) {
+        if (dune_verbose()) {
+            char b[200];
+            const uint8_t *ip = (const uint8_t *)fr[F_RIP];
+            int n = snprintf(b, sizeof b, "dune: signal %d trap %lu at rip %#lx addr %#lx: handler "
+                             "%p blocked %#llx; code %02x %02x %02x %02x %02x rsp %#lx\n", e->sig,
+                             (unsigned long)e->trapno, (unsigned long)fr[F_RIP],
+                             (unsigned long)e->addr, ka.handler, (unsigned long long)blocked,
+                             ip[0], ip[1], ip[2], ip[3], ip[4], (unsigned long)fr[F_RSP]);
+            dune_sys3(1, 2, b, n);
+        }
         die_by_signal(e->sig);
+    }
     push_frame(v, r, fr, e, &ka, old, si);
-    mask = old | ka.mask;
+    mask = blocked | ka.mask;
     if (!(ka.flags & SA_NODEFER))
         mask |= sigbit(e->sig);
     dune_sys6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&mask, 0, 8, 0, 0);
@@ -461,15 +486,37 @@ static void dune_host_signal(int sig, siginfo_t *si, void *uc)
     if (v) {
         if (si->si_code > 0 && (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL ||
                                 sig == SIGFPE || sig == SIGTRAP))
+        {
+            char b[128];
+            ucontext_t *u = uc;
+            int n = snprintf(b, sizeof b, "dune: host fault at %#lx addr %p\n",
+                             (unsigned long)u->uc_mcontext.gregs[REG_RIP], si->si_addr);
+            if (dune_verbose())
+                dune_sys3(1, 2, b, n);
             die_by_signal(sig); /* a fault in Dune's own host code */
+        }
         for (unsigned i = 0; i < v->npending; i++)
             if (sig < 32 && v->pending[i].si_signo == sig)
                 return; /* standard signals do not queue */
         if (v->npending < DUNE_MAX_PENDING)
             v->pending[v->npending++] = *si;
+        {
+            const ucontext_t *u = uc;
+            uint64_t blocked;
+            memcpy(&blocked, &u->uc_sigmask, sizeof blocked);
+            if (!(blocked & sigbit(sig)))
+                v->deliverable = 1;
+        }
         /* If this thread is about to enter KVM_RUN, make it come back at
          * once so the signal is delivered without waiting for an exit. */
         v->run->immediate_exit = 1;
+        /* About to forward a (maybe blocking) syscall: don't. */
+        {
+            ucontext_t *u = uc;
+            uintptr_t ip = (uintptr_t)u->uc_mcontext.gregs[REG_RIP];
+            if (ip >= (uintptr_t)dune_fwd_check && ip < (uintptr_t)dune_fwd_done)
+                u->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)dune_fwd_intr;
+        }
         return;
     }
     if (ka.handler == SIG_DFL || ka.handler == SIG_IGN)
@@ -561,7 +608,7 @@ static bool take_pending(struct dune_vcpu *v, siginfo_t *out)
         return false;
     dune_sys6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&all, (long)&mask, 8, 0, 0);
     for (unsigned i = 0; i < v->npending && !found; i++) {
-        if (mask & sigbit(v->pending[i].si_signo))
+        if ((v->mask_override ? v->base_mask : mask) & sigbit(v->pending[i].si_signo))
             continue;
         *out = v->pending[i];
         for (unsigned j = i + 1; j < v->npending; j++)
@@ -578,7 +625,30 @@ static bool take_pending(struct dune_vcpu *v, siginfo_t *out)
  * the exit came from a CPL0 stub; otherwise the registers are the guest's
  * own (after a syscall: syscall_nr says which, for restarting).
  */
+static void deliver_one(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr, long syscall_nr);
+
+/* Is a queued signal unblocked now?  Forwarding checks this flag. */
+static void recompute_deliverable(struct dune_vcpu *v)
+{
+    uint64_t mask = 0;
+    int d = 0;
+
+    dune_sys6(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&mask, 8, 0, 0);
+    for (unsigned i = 0; i < v->npending; i++)
+        if (!(mask & sigbit(v->pending[i].si_signo)))
+            d = 1;
+    v->deliverable = d;
+}
+
 void signal_deliver_pending(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr, long syscall_nr)
+{
+    if (!v->npending)
+        return;
+    deliver_one(v, r, fr, syscall_nr);
+    recompute_deliverable(v);
+}
+
+static void deliver_one(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr, long syscall_nr)
 {
     uint64_t own[7];
     struct k_sigaction ka;

@@ -27,8 +27,10 @@ static atomic_ulong native_children, native_threads;
 
 static long forward(const struct kvm_regs *r)
 {
-    return dune_sys6((long)r->rax, (long)r->rdi, (long)r->rsi, (long)r->rdx, (long)r->r10,
-                     (long)r->r8, (long)r->r9);
+    struct dune_vcpu *v = dune_self;
+    static const int none;
+
+    return dune_forward_syscall(r, v ? &v->deliverable : &none);
 }
 
 static bool failed(long ret)
@@ -424,8 +426,25 @@ void syscall_handle(struct dune_vcpu *v, struct kvm_regs *r)
         break;
     }
 done:
+    if (ret == DUNE_NOT_RUN) {
+        /* A signal was queued before the call could be made: run its
+         * handler first; the guest then executes the syscall again. */
+        r->rax = nr;
+        syscall_return(r, rip - 2, rflags);
+        signal_deliver_pending(v, r, NULL, -1);
+        return;
+    }
     syscall_report_outputs(r, ret);
     r->rax = ret;
     syscall_return(r, rip, rflags);
+    if (nr == SYS_rt_sigsuspend && ret == -EINTR && r->rdi && r->rsi == 8) {
+        /* The signal that ended it is blocked again now: deliver it under
+         * the mask sigsuspend waited with, as the kernel does. */
+        v->mask_override = true;
+        v->base_mask = *(const uint64_t *)r->rdi;
+        signal_deliver_pending(v, r, NULL, nr);
+        v->mask_override = false;
+        return;
+    }
     signal_deliver_pending(v, r, NULL, nr);
 }

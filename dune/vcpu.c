@@ -111,6 +111,7 @@ int vcpu_get(struct dune_vcpu **out)
         return r;
     v->leaving = false;
     v->npending = 0; /* a dead thread's signals are not the new one's */
+    v->deliverable = 0;
     v->run->immediate_exit = 0;
     if (dune_vm.sync_regs)
         v->run->kvm_valid_regs = KVM_SYNC_X86_REGS;

@@ -218,6 +218,30 @@ static void *wait_for_signal(void *arg)
     return (void *)(long)dune_active();
 }
 
+/* A queued but blocked signal must not disturb system calls (they once
+ * all failed with EINTR, so abort() could not even kill the process). */
+START_TEST(test_blocked_signal_queued)
+{
+    sigset_t s;
+    int p[2];
+    char c;
+
+    enter();
+    install(SIGUSR1, 0);
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &s, NULL);
+    pthread_kill(pthread_self(), SIGUSR1); /* queued on the host side, blocked */
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_eq(write(p[1], "y", 1), 1);
+    ck_assert_int_eq(read(p[0], &c, 1), 1);
+    ck_assert_int_gt(getppid(), 0);
+    ck_assert_int_eq(got, 0);
+    sigprocmask(SIG_UNBLOCK, &s, NULL);
+    ck_assert_int_eq(got, SIGUSR1);
+}
+END_TEST
+
 START_TEST(test_pthread_kill_thread_in_guest)
 {
     pthread_t t;
@@ -406,6 +430,7 @@ int main(void)
     tcase_add_test(tc, test_async_in_guest);
     tcase_add_test(tc, test_eintr_and_restart);
     tcase_add_test(tc, test_mask_defers);
+    tcase_add_test(tc, test_blocked_signal_queued);
     tcase_add_test(tc, test_pthread_kill_thread_in_guest);
     tcase_add_test(tc, test_sigchld_and_fork_wait);
     tcase_add_test(tc, test_fork_in_threads);

@@ -211,6 +211,46 @@ dune_host_clone:
     ud2
     .size dune_host_clone, .-dune_host_clone
 
+/*
+ * long dune_forward_syscall(const struct kvm_regs *g, const volatile int *deliverable)
+ * Performs the guest's syscall natively, unless a signal the guest does
+ * not block is already queued: then the call is not made and -512 says so
+ * (the caller delivers the signal first and lets the guest re-execute the
+ * syscall, as if the signal had come just before it).  A signal landing
+ * between the check and `syscall` is caught by the host handler, which
+ * moves rip to dune_fwd_intr; one landing during the call interrupts it
+ * (our host handler has no SA_RESTART).  So a blocking call never waits on
+ * a signal that was already taken.
+ */
+    .globl dune_forward_syscall
+    .hidden dune_forward_syscall
+    .type dune_forward_syscall, @function
+dune_forward_syscall:
+    movq %rdi, %r11
+    movq 0(%r11), %rax
+    movq 40(%r11), %rdi
+    movq 24(%r11), %rdx
+    movq 80(%r11), %r10
+    movq 64(%r11), %r8
+    movq 72(%r11), %r9
+    .globl dune_fwd_check
+    .hidden dune_fwd_check
+dune_fwd_check:
+    cmpl $0, (%rsi)
+    jne dune_fwd_intr
+    movq 32(%r11), %rsi
+    syscall
+    .globl dune_fwd_done
+    .hidden dune_fwd_done
+dune_fwd_done:
+    ret
+    .globl dune_fwd_intr
+    .hidden dune_fwd_intr
+dune_fwd_intr:
+    movq $-512, %rax
+    ret
+    .size dune_forward_syscall, .-dune_forward_syscall
+
 /* void dune_run_on_stack(void *arg, uintptr_t stack_top, void (*fn)(void *)) */
     .globl dune_run_on_stack
     .hidden dune_run_on_stack
