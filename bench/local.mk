@@ -50,9 +50,10 @@ EXTRA_DIST += bench/run-suite bench/suite.gp
 bench: $(BENCH_PROGRAMS) $(BENCH_MICRO)
 	@if test -x bench/dune-micro; then ./bench/dune-micro $${QUICK:+-q}; \
 	 else echo "dune-micro: not built (configured without Dune)"; fi
-	@if test -x bench/dirty-micro; then ./bench/dirty-micro $${QUICK:+-s 128}; \
-	 ./bench/dirty-micro -d -s $${QUICK:+16}$${QUICK:-64} -w $${QUICK:+128}$${QUICK:-1024} -r 3 -R 2; \
-	 ./bench/dirty-micro -d -b kvm -s $${QUICK:+128}$${QUICK:-1024} -w 256 -r 3 -R 2; fi
+	@if test -x bench/dirty-micro && test -z "$(QUICK)"; then ./bench/dirty-micro; \
+	 ./bench/dirty-micro -d -s 64 -w 1024 -r 3 -R 2; \
+	 ./bench/dirty-micro -d -b kvm -s 1024 -w 256 -r 3 -R 2; \
+	 elif test -x bench/dirty-micro; then ./bench/dirty-micro -s 64 -w 1024 -r 2 -R 1; fi
 	QUICK="$(QUICK)" $(SHELL) $(top_srcdir)/bench/run-suite \
 	    --builddir "$(abs_top_builddir)" --srcdir "$(abs_top_srcdir)" $(BENCH_ARGS)
 
