@@ -129,6 +129,8 @@ int dune_status(struct dune_status *st)
     st->syscalls = atomic_load(&dune_vm.syscalls);
     st->exits = atomic_load(&dune_vm.exits);
     st->faults = atomic_load(&dune_vm.faults);
+    st->vcpus = (unsigned)dune_vm.nvcpus;
+    st->max_vcpus = dune_vm.max_vcpus > 0 ? (unsigned)dune_vm.max_vcpus : 0;
     return 0;
 }
 
@@ -139,10 +141,10 @@ void dune_print_summary(void)
     char buf[256];
     int n = snprintf(buf, sizeof buf,
                      "dune: mode=%s memslots=%u syscalls=%lu exits=%lu faults=%lu vcpus=%d "
-                     "native-children=%lu\n",
+                     "(cap %d) native-children=%lu\n",
                      dune_mode_name(dune_vm.mode), slots_count(), atomic_load(&dune_vm.syscalls),
                      atomic_load(&dune_vm.exits), atomic_load(&dune_vm.faults), dune_vm.nvcpus,
-                     dune_native_children());
+                     dune_vm.max_vcpus, dune_native_children());
 
     if (n > 0)
         dune_sys3(1, 2, buf, n < (int)sizeof buf ? n : (int)sizeof buf - 1);

@@ -29,7 +29,7 @@ if HAVE_CHECK
 # with libgc only, for the run under gc-dune-run (LD_PRELOAD).
 # tests/check_gc_dune.sh runs them once per dirty-page source.
 check_PROGRAMS += tests/check_gc_dune tests/check_gc_dune_plain
-TESTS += tests/check_gc_dune.sh
+TESTS += tests/check_gc_dune.sh tests/gctest_dune.sh
 EXTRA_DIST += tests/check_gc_dune.sh tests/gctest_dune.sh tests/gctest_no_barrier.h
 tests_check_gc_dune_SOURCES = tests/check_gc_dune.c
 tests_check_gc_dune_CFLAGS = $(AM_CFLAGS) $(BDWGC_CFLAGS) $(CHECK_CFLAGS)

@@ -103,6 +103,8 @@ START_TEST(test_thread_stress)
             ck_assert_int_eq(count_fds(), fds);
     }
     dune_status(&st);
+    ck_assert_uint_le(st.vcpus, 9); /* reused: at most 8 workers + main at once */
+    ck_assert_uint_gt(st.max_vcpus, 8);
     ck_assert_uint_eq(dune_active_vcpus(), 1);
     ck_assert_uint_eq(dune_native_threads(), 0);
 }

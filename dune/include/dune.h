@@ -68,6 +68,8 @@ struct dune_status {
     unsigned long syscalls;  /* system calls forwarded to the host */
     unsigned long exits;     /* VM exits of any kind */
     unsigned long faults;    /* guest exceptions handled */
+    unsigned vcpus;          /* vCPUs created (threads inside reuse them) */
+    unsigned max_vcpus;      /* KVM's limit: a thread beyond it gets EAGAIN */
 };
 DUNE_API int dune_status(struct dune_status *st);
 DUNE_API const char *dune_mode_name(enum dune_mode m);
