@@ -244,6 +244,28 @@ START_TEST(test_blocked_signal_queued)
 }
 END_TEST
 
+/* The sigsuspend pattern (bdwgc's suspend handler waits like this): the
+ * signal is blocked, queued, and must run its handler inside sigsuspend. */
+START_TEST(test_sigsuspend_delivers)
+{
+    sigset_t s, none, now;
+
+    enter();
+    install(SIGUSR1, 0);
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &s, NULL);
+    raise(SIGUSR1);
+    ck_assert_int_eq(got, 0);
+    sigemptyset(&none);
+    ck_assert_int_eq(sigsuspend(&none), -1);
+    ck_assert_int_eq(errno, EINTR);
+    ck_assert_int_eq(got, SIGUSR1);
+    sigprocmask(SIG_SETMASK, NULL, &now);
+    ck_assert_int_eq(sigismember(&now, SIGUSR1), 1); /* restored after the call */
+}
+END_TEST
+
 START_TEST(test_pthread_kill_thread_in_guest)
 {
     pthread_t t;
@@ -433,6 +455,7 @@ int main(void)
     tcase_add_test(tc, test_eintr_and_restart);
     tcase_add_test(tc, test_mask_defers);
     tcase_add_test(tc, test_blocked_signal_queued);
+    tcase_add_test(tc, test_sigsuspend_delivers);
     tcase_add_test(tc, test_pthread_kill_thread_in_guest);
     tcase_add_test(tc, test_sigchld_and_fork_wait);
     tcase_add_test(tc, test_fork_in_threads);
