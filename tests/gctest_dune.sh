@@ -72,11 +72,12 @@ run() {
 run fail "libgc only, no dirty source" "$work/gctest-plain"
 run pass "linked, uffd" GC_DUNE_VERBOSE=1 GC_DUNE_BACKEND=uffd "$work/gctest-linked"
 run pass "linked, mprotect" GC_DUNE_VERBOSE=1 GC_DUNE_BACKEND=mprotect "$work/gctest-linked"
-# Checking mode over gctest sometimes reports "missed" pages under load,
-# perhaps pages that libgc discarded with madvise(DONTNEED) between a write
-# and the next collect (uffd forgets them, mprotect does not).  Until that
-# is understood it runs only on request; the stress test in check_gc_dune
-# runs checking mode on every `make check`.
+# Checking mode over gctest often reports pages "missed" by uffd that the
+# mprotect reference saw, early in the run, usually two adjacent pages (a
+# large object), also with GC_UNMAP_THRESHOLD=0.  gctest itself passes with
+# uffd alone.  Whether uffd or the checker is wrong is not known yet, so
+# this runs only on request; the stress test in check_gc_dune runs checking
+# mode on every `make check` and passes.
 if [ "${GCTEST_CHECKED:-0}" = 1 ]; then
     run pass "linked, uffd checked against mprotect" GC_DUNE_VERBOSE=1 GC_DUNE_BACKEND=uffd \
         GC_DUNE_CHECK=mprotect "$work/gctest-linked"
