@@ -648,6 +648,21 @@ void signal_deliver_pending(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *f
     recompute_deliverable(v);
 }
 
+/* An interrupt-style frame for a guest stopped in its own code (after a
+ * syscall or an interrupted KVM_RUN), so delivery can treat it like an
+ * exception frame; frame_to_regs() applies the result. */
+static void frame_from_regs(const struct kvm_regs *r, uint64_t *own)
+{
+    own[F_RIP] = r->rip, own[F_RSP] = r->rsp, own[F_RFLAGS] = r->rflags;
+    own[F_CS] = dune_vm.mode == DUNE_MODE_CPL3 ? 0x33 : 0x10;
+    own[F_SS] = dune_vm.mode == DUNE_MODE_CPL3 ? 0x2b : 0x18;
+}
+
+static void frame_to_regs(const uint64_t *own, struct kvm_regs *r)
+{
+    r->rip = own[F_RIP], r->rsp = own[F_RSP], r->rflags = own[F_RFLAGS];
+}
+
 static void deliver_one(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr, long syscall_nr)
 {
     uint64_t own[7];
@@ -675,15 +690,13 @@ static void deliver_one(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr, l
             r->rax = syscall_nr; /* the handler returns to the syscall again */
             r->rip -= 2;
         }
-        own[F_RIP] = r->rip, own[F_RSP] = r->rsp, own[F_RFLAGS] = r->rflags;
-        own[F_CS] = dune_vm.mode == DUNE_MODE_CPL3 ? 0x33 : 0x10;
-        own[F_SS] = dune_vm.mode == DUNE_MODE_CPL3 ? 0x2b : 0x18;
+        frame_from_regs(r, own);
         fr = own;
     }
     e = (struct sig_event){ .sig = si.si_signo, .code = si.si_code };
     deliver_info(v, r, fr, &e, &si);
     if (fr == own)
-        r->rip = own[F_RIP], r->rsp = own[F_RSP], r->rflags = own[F_RFLAGS];
+        frame_to_regs(own, r);
 }
 
 /* sigaltstack asks whether the *caller* runs on the alternate stack: that
@@ -727,9 +740,7 @@ void signal_host_fault(struct dune_vcpu *v, struct kvm_regs *r)
 
     dune_warn_once("dune: the host could not back a guest access at rip %#llx: SIGBUS "
                    "(address unknown)", (unsigned long long)r->rip);
-    own[F_RIP] = r->rip, own[F_RSP] = r->rsp, own[F_RFLAGS] = r->rflags;
-    own[F_CS] = dune_vm.mode == DUNE_MODE_CPL3 ? 0x33 : 0x10;
-    own[F_SS] = dune_vm.mode == DUNE_MODE_CPL3 ? 0x2b : 0x18;
+    frame_from_regs(r, own);
     deliver(v, r, own, &e);
-    r->rip = own[F_RIP], r->rsp = own[F_RSP], r->rflags = own[F_RFLAGS];
+    frame_to_regs(own, r);
 }

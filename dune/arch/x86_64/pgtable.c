@@ -129,6 +129,17 @@ int pt_map(uintptr_t start, uintptr_t end, int prot, bool user)
     return pt_map_flags(start, end, prot, user, 0);
 }
 
+/* Rewrite one entry, keeping a dirty bit the CPU may set meanwhile. */
+static void pte_set(uint64_t *pte, uintptr_t va, uint64_t bits, uint64_t extra)
+{
+    uint64_t old = __atomic_load_n(pte, __ATOMIC_RELAXED), new;
+
+    do {
+        new = bits ? (va | bits | extra | (old & PTE_D)) : 0;
+    } while (!__atomic_compare_exchange_n(pte, &old, new, false, __ATOMIC_SEQ_CST,
+                                          __ATOMIC_RELAXED));
+}
+
 /* Change only the entries that exist (a huge range is mirrored lazily:
  * absent entries are filled in by the fault path with current rights). */
 void pt_update_existing(uintptr_t start, uintptr_t end, int prot, bool user)
@@ -138,18 +149,12 @@ void pt_update_existing(uintptr_t start, uintptr_t end, int prot, bool user)
 
     while (va < end) {
         uint64_t *pte = pt_lookup(va, false);
-        uint64_t old, new;
         if (!pte) {
             va = (va + (1UL << 21)) & ~((1UL << 21) - 1);
             continue;
         }
-        old = __atomic_load_n(pte, __ATOMIC_RELAXED);
-        if (old & PTE_P) {
-            do {
-                new = bits ? (va | bits | (old & PTE_D)) : 0;
-            } while (!__atomic_compare_exchange_n(pte, &old, new, false, __ATOMIC_SEQ_CST,
-                                                  __ATOMIC_RELAXED));
-        }
+        if (__atomic_load_n(pte, __ATOMIC_RELAXED) & PTE_P)
+            pte_set(pte, va, bits, 0);
         va += PAGE_SIZE;
     }
 }
@@ -165,17 +170,12 @@ int pt_map_flags(uintptr_t start, uintptr_t end, int prot, bool user, uint64_t e
 
     for (uintptr_t va = start; va < end; va += PAGE_SIZE) {
         uint64_t *pte = pt_lookup(va, bits != 0);
-        uint64_t old, new;
         if (!pte) {
             if (bits)
                 return -ENOMEM;
             continue;
         }
-        old = __atomic_load_n(pte, __ATOMIC_RELAXED);
-        do {
-            new = bits ? (va | bits | extra | (old & PTE_D)) : 0;
-        } while (!__atomic_compare_exchange_n(pte, &old, new, false, __ATOMIC_SEQ_CST,
-                                              __ATOMIC_RELAXED));
+        pte_set(pte, va, bits, extra);
     }
     return 0;
 }
