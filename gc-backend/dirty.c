@@ -710,9 +710,10 @@ static void report_miss(const struct drange *d, size_t page, const struct dirty_
 {
     fprintf(stderr,
             "dirty: CHECK FAILED: %s missed a write to page %#lx that %s saw "
-            "(range %#lx, %zu pages)\n",
+            "(range %#lx, %zu pages; pid %d, check %lu)\n",
             t->main.ops->name, (unsigned long)(d->start + (page << DIRTY_PAGE_SHIFT)),
-            t->ref.ops->name, (unsigned long)d->start, d->npages);
+            t->ref.ops->name, (unsigned long)d->start, d->npages, (int)getpid(),
+            (unsigned long)t->stats.cycles);
 }
 
 static void put_bit(uint64_t *b, size_t i, int v)

@@ -9,6 +9,12 @@
  *   softdirty /proc/self/clear_refs + pagemap soft-dirty bit (native, if the kernel has it)
  *   mprotect  write-protect + SIGSEGV (native reference, works everywhere)
  * Reporting too many pages is allowed; missing a written page never is.
+ * "Written" means stored to, by the CPU or by the kernel on the program's
+ * behalf (see dirty_note_write); discarding a page (MADV_DONTNEED) is not
+ * a write for any backend.
+ * fork(): a child may keep using an inherited tracker; it reports every
+ * range whole once and tracks the child's own writes from then on, and
+ * nothing it does touches the parent's tracking.
  * All functions are thread-safe.  Errors are negative errno values.
  */
 #ifndef DIRTY_H

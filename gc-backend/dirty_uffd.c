@@ -15,6 +15,16 @@
  * on the PMD); PAGEMAP_SCAN would report a written huge page as one
  * 512-page region, but on 6.18 the first write splits it, so the answer
  * stays per 4 KiB page (measured: one write in a THP range -> 1 page).
+ *
+ * fork(): both fds keep naming the parent's memory (the uffd is bound to
+ * the mm that created it, /proc/self/pagemap to the process that opened
+ * it), and the child's copy of a range is no longer registered (we do not
+ * ask for UFFD_FEATURE_EVENT_FORK).  A child that used them would register
+ * and re-protect the *parent's* pages, wiping writes the parent has not
+ * collected yet.  So every entry point first checks the pid; in a child it
+ * opens fresh fds, registers the ranges again, and reports each range
+ * whole once (writes since the parent's last collect and since the fork
+ * were seen by nobody).
  */
 #define _GNU_SOURCE
 #ifdef HAVE_CONFIG_H
@@ -54,21 +64,27 @@ struct pm_scan_arg {
 };
 #define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
 #define PAGE_IS_WRITTEN (1 << 1)
+#define PAGE_IS_PRESENT (1 << 3)
+#define PAGE_IS_SWAPPED (1 << 4)
+#define PAGE_IS_PFNZERO (1 << 5)
 #define PM_SCAN_WP_MATCHING (1 << 0)
 #define PM_SCAN_CHECK_WPASYNC (1 << 1)
 #endif
 
 #define VEC_LEN 1024 /* regions per PAGEMAP_SCAN call; more just loops */
 
-struct uffd_state {
-    int uffd, pagemap;
-    pid_t pid; /* both fds belong to this process's address space */
-    struct page_region vec[VEC_LEN];
-};
-
 struct uffd_range {
     uintptr_t start;
     size_t npages;
+    bool unseen; /* report whole at the next full collect (after fork) */
+    struct uffd_range *prev, *next;
+};
+
+struct uffd_state {
+    int uffd, pagemap;
+    pid_t pid; /* both fds belong to this process's address space */
+    struct uffd_range *ranges; /* every range of this instance */
+    struct page_region vec[VEC_LEN];
 };
 
 /* A userfaultfd that has agreed on `features`, or -errno. */
@@ -107,7 +123,19 @@ static int open_uffd(char *why, size_t whylen)
     return fd;
 }
 
-/* One PAGEMAP_SCAN over [start, end).  With vec == NULL it only protects. */
+/* One PAGEMAP_SCAN over [start, end).  With vec == NULL it only protects.
+ *
+ * The kernel's "written" means only that the page's uffd-wp bit is clear,
+ * and two things clear it without a store:
+ *  - madvise(MADV_DONTNEED), which libgc uses to "unmap" free heap blocks,
+ *    drops an anonymous page together with its protection marker;
+ *  - a read of such a page then maps the shared zero page, unprotected.
+ * Neither stores anything (discarding is not a write for any backend:
+ * mprotect, kvm and pte cannot see it either), and a later store to such
+ * a page must first install a real page, which then shows as written.  So
+ * only real pages count -- present or swapped out, not the zero page --
+ * and the others are left unprotected.  (Counting them made the checking
+ * mode report writes that mprotect "missed".) */
 static long scan(int pagemap, uintptr_t start, uintptr_t end, struct page_region *vec,
                  size_t veclen, uint64_t *walk_end)
 {
@@ -118,7 +146,9 @@ static long scan(int pagemap, uintptr_t start, uintptr_t end, struct page_region
         .end = end,
         .vec = (uintptr_t)vec,
         .vec_len = vec ? veclen : 0,
-        .category_mask = PAGE_IS_WRITTEN,
+        .category_inverted = PAGE_IS_PFNZERO,
+        .category_mask = PAGE_IS_WRITTEN | PAGE_IS_PFNZERO, /* written, not the zero page */
+        .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED, /* a real page */
         .return_mask = PAGE_IS_WRITTEN,
     };
     long n = ioctl(pagemap, PAGEMAP_SCAN, &a);
@@ -207,8 +237,11 @@ static int uffd_open(void **state, char *why, size_t whylen)
 static void uffd_close(void *state)
 {
     struct uffd_state *s = state;
-    close(s->pagemap);
-    close(s->uffd); /* drops every registration */
+    /* In a forked child this drops only the child's references. */
+    if (s->pagemap >= 0)
+        close(s->pagemap);
+    if (s->uffd >= 0)
+        close(s->uffd); /* the last reference drops every registration */
     free(s);
 }
 
@@ -222,19 +255,54 @@ static int arm(struct uffd_state *s, uintptr_t start, size_t len)
     return n < 0 ? (int)n : 0;
 }
 
+/* Make the instance this process's own (see fork() above).  0 or -errno;
+ * on failure the pid stays stale, so the next call tries again, and until
+ * then collects fail (dirty.c then reports every page). */
+static int own(struct uffd_state *s)
+{
+    pid_t pid = getpid();
+    if (s->pid == pid)
+        return 0;
+    if (s->pagemap >= 0)
+        close(s->pagemap);
+    if (s->uffd >= 0)
+        close(s->uffd);
+    s->pagemap = -1;
+    s->uffd = open_uffd(NULL, 0);
+    if (s->uffd < 0)
+        return s->uffd;
+    s->pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (s->pagemap < 0)
+        return -errno;
+    s->pid = pid;
+    for (struct uffd_range *r = s->ranges; r; r = r->next) {
+        r->unseen = true;
+        /* A failure shows up as -EPERM at collect, which arms again. */
+        arm(s, r->start, r->npages << DIRTY_PAGE_SHIFT);
+    }
+    return 0;
+}
+
 static int uffd_track(void *state, uintptr_t start, size_t npages, void **range)
 {
     struct uffd_state *s = state;
-    struct uffd_range *r = malloc(sizeof(*r));
+    int err = own(s);
+    if (err)
+        return err;
+    struct uffd_range *r = calloc(1, sizeof(*r));
     if (!r)
         return -ENOMEM;
     r->start = start;
     r->npages = npages;
-    int err = arm(s, start, npages << DIRTY_PAGE_SHIFT);
+    err = arm(s, start, npages << DIRTY_PAGE_SHIFT);
     if (err) {
         free(r);
         return err;
     }
+    r->next = s->ranges;
+    if (s->ranges)
+        s->ranges->prev = r;
+    s->ranges = r;
     *range = r;
     return 0;
 }
@@ -243,8 +311,16 @@ static void uffd_untrack(void *state, void *range)
 {
     struct uffd_state *s = state;
     struct uffd_range *r = range;
-    struct uffdio_range ur = {.start = r->start, .len = r->npages << DIRTY_PAGE_SHIFT};
-    ioctl(s->uffd, UFFDIO_UNREGISTER, &ur); /* fails harmlessly if unmapped */
+    if (own(s) == 0) {
+        struct uffdio_range ur = {.start = r->start, .len = r->npages << DIRTY_PAGE_SHIFT};
+        ioctl(s->uffd, UFFDIO_UNREGISTER, &ur); /* fails harmlessly if unmapped */
+    }
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        s->ranges = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
     free(r);
 }
 
@@ -256,11 +332,16 @@ static long collect(struct uffd_state *s, struct uffd_range *r, size_t first, si
     uintptr_t end = base + (n << DIRTY_PAGE_SHIFT);
     memset(bitmap, 0, DIRTY_WORDS(n) * sizeof(uint64_t));
     *guessed = false;
-    if (getpid() != s->pid) {
-        /* A forked child: the fds still describe the parent's memory, and
-         * the child's copy is not registered.  Everything counts as dirty
-         * (dirty.c); the child should open its own tracker. */
-        return -ECHILD;
+    int err = own(s);
+    if (err)
+        return err;
+    if (r->unseen) {
+        /* First collect in a forked child: writes since the parent's last
+         * collect went unseen.  Scan anyway, to re-protect. */
+        dirty_bits_set_range(bitmap, 0, n);
+        *guessed = true;
+        if (first == 0 && n == r->npages)
+            r->unseen = false;
     }
     for (uintptr_t at = base; at < end;) {
         uint64_t walk_end = end;

@@ -465,28 +465,21 @@ static void maybe_enter_dune(void)
 #endif
 }
 
-/*
- * Outside Dune the collector gets mprotect unless uffd is asked for by
- * name: bdwgc's gctest with uffd intermittently (about one run in six)
- * ends in "Uncollectable list corrupted", i.e. a write went unreported.
- * Until that is understood, the default is the backend that never lost
- * a page in any of our runs.
- */
+/* pte and kvm need Dune; asked for outside it, the best native backend
+ * (dirty.c's auto order) serves instead. */
 static enum dirty_backend wanted_backend(void)
 {
-    enum dirty_backend native = DIRTY_MPROTECT;
-
     switch (cfg.choice) {
     case CH_PTE:
-        return cfg.in_dune ? DIRTY_PTE : native;
+        return cfg.in_dune ? DIRTY_PTE : DIRTY_AUTO;
     case CH_KVM:
-        return cfg.in_dune ? DIRTY_KVM : native;
+        return cfg.in_dune ? DIRTY_KVM : DIRTY_AUTO;
     case CH_UFFD:
         return DIRTY_UFFD;
     case CH_MPROTECT:
         return DIRTY_MPROTECT;
     default:
-        return cfg.in_dune ? DIRTY_AUTO : native;
+        return DIRTY_AUTO;
     }
 }
 
@@ -530,6 +523,13 @@ static void print_totals(void)
             st.backend, st.in_dune ? " (in Dune)" : "", st.collections, st.pages,
             st.fresh_pages, st.scanned_pages, st.ns / 1e6, st.max_ns / 1e6,
             st.tracked_bytes / 1024, st.regions);
+    struct dirty_check_stats ck;
+    if (cfg.tracker && dirty_check_stats(cfg.tracker, &ck) == 0) {
+        fprintf(stderr,
+                "gc-dune: checking mode: %lu range reads compared (%lu pages), %lu missed, "
+                "%lu extra\n",
+                ck.cycles, ck.pages_checked, ck.missed, ck.extra);
+    }
 }
 
 /* GC_DUNE_VERBOSE=2: one line per region libgc mapped. */

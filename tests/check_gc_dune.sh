@@ -28,8 +28,8 @@ run() {
 # Linked with -lgc-dune -lgc, native backends.
 run "linked, uffd" GC_DUNE_BACKEND=uffd GC_DUNE_EXPECT=uffd $linked
 run "linked, mprotect" GC_DUNE_BACKEND=mprotect GC_DUNE_EXPECT=mprotect $linked
-# Without Dune the default is mprotect (uffd only on request; see gc_dune.c).
-run "linked, auto without Dune" DUNE_DISABLE=1 GC_DUNE_EXPECT=mprotect $linked
+# Without Dune, auto takes the best native backend: uffd here.
+run "linked, auto without Dune" DUNE_DISABLE=1 GC_DUNE_EXPECT=uffd $linked
 run "linked, uffd checked against mprotect" \
     GC_DUNE_BACKEND=uffd GC_DUNE_EXPECT=uffd GC_DUNE_CHECK=mprotect $linked
 # Incremental mode switched on by the environment, as GC_ENABLE_INCREMENTAL
