@@ -38,6 +38,11 @@ tests_check_gc_dune_plain_SOURCES = tests/check_gc_dune.c
 tests_check_gc_dune_plain_CFLAGS = $(AM_CFLAGS) $(BDWGC_CFLAGS) $(CHECK_CFLAGS)
 tests_check_gc_dune_plain_LDADD = $(BDWGC_LIBS) $(CHECK_LIBS) -ldl
 endif
+# One workload, every dirty source, side by side (README: libgc-dune).
+compare-backends: tests/check_gc_dune
+	$(srcdir)/tests/compare_backends.sh
+EXTRA_DIST += tests/compare_backends.sh
+.PHONY: compare-backends
 # bdwgc's own gctest against libgc-dune (needs the libgc source package).
 gctest-dune: gc-backend/libgc-dune.la gc-backend/gc-dune-run
 	$(srcdir)/tests/gctest_dune.sh $(BDWGC_SRC)
