@@ -6,10 +6,11 @@
  * code reads them directly.  Clearing A/D bits or dropping permissions is
  * done here, in the guest, so that a shadow-paging hypervisor sees the
  * write, and is followed by a TLB flush (directly at CPL0, through the
- * int $0x81 gate at CPL3).
+ * CPL0 gate at CPL3) and, with other vCPUs running, a shootdown (below).
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -72,6 +73,12 @@ static long bits_read_clear(void *start, size_t len, uint64_t *bitmap, uint64_t 
             if (bitmap[i / 64] >> (i % 64) & 1)
                 arch_flush_tlb(s + i * PAGE_SIZE);
     }
+    if (n) {
+        /* Another vCPU could still write through an entry with D cached. */
+        int r = dune_tlb_shootdown();
+        if (r < 0)
+            return r;
+    }
     return n;
 }
 
@@ -114,8 +121,9 @@ int dune_protect(void *start, size_t len, int prot)
             return -ENOMEM; /* like mprotect on an unmapped range */
         __atomic_store_n(pte, va | bits | (*pte & (DUNE_PTE_A | DUNE_PTE_D)), __ATOMIC_SEQ_CST);
     }
-    /* Dropping permissions must reach the TLB before we return. */
-    return arch_flush_tlb(e - s == PAGE_SIZE ? s : 0);
+    /* Dropping permissions must reach every TLB before we return. */
+    arch_flush_tlb(e - s == PAGE_SIZE ? s : 0);
+    return dune_tlb_shootdown();
 }
 
 /* ---- the KVM dirty log: one hypercall per request, served on the host ---- */
@@ -166,4 +174,93 @@ long dirty_log_read_host(uintptr_t start, size_t len, uint64_t *bitmap)
     r = slots_dirty_read_clear(page_down(start), page_up(start + len), bitmap);
     pthread_mutex_unlock(&dune_vm.lock);
     return r;
+}
+
+/* ---- TLB shootdown: flushing the other vCPUs, done by KVM ---- */
+
+/*
+ * A flush from guest code (invlpg, a CR3 reload) reaches only the vCPU
+ * that runs it.  After clearing D bits or dropping permissions, the other
+ * vCPUs may still cache the old entry and write through it unseen.  Rather
+ * than interrupting them ourselves (no APIC here, and a signal would not
+ * reach a thread that blocks every signal, as Boehm GC's markers do), we
+ * let KVM do it: clearing a dirty page in the dirty log with manual
+ * protection write-protects it and makes KVM flush the TLBs of every vCPU
+ * of the VM before the ioctl returns (kvm_flush_remote_tlbs; on EPT/NPT
+ * that also drops the guest-linear translations, with their cached D
+ * bits).  So each shootdown dirties one page of a private, logged area
+ * and clears it: one write fault and one hypercall, and the answer (the
+ * page was logged, so the flush happened) is checked.
+ *
+ * Each thread uses its own page so that concurrent shootdowns cannot take
+ * each other's page (threads beyond SHOOT_PAGES share, and then a shootdown
+ * may report -EIO: callers treat that as "could not flush", never as done).
+ */
+#define SHOOT_PAGES 512 /* one 2 MiB slot */
+
+static _Atomic(char *) shoot_area;
+static atomic_int shoot_vm = -1; /* the VM (fd) whose slot logs the area */
+
+static char *shoot_area_get(void)
+{
+    char *a = atomic_load(&shoot_area), *raw, *mine;
+    long p;
+
+    if (a) {
+        /* A new VM (after fork, or after the last leave and a new
+         * enter) must log the area again; enabling twice is harmless. */
+        if (atomic_load(&shoot_vm) != dune_vm.vm_fd) {
+            if (dune_dirty_log_enable(a, SLOT_ALIGN, 1) < 0)
+                return NULL;
+            atomic_store(&shoot_vm, dune_vm.vm_fd);
+        }
+        return a;
+    }
+    /* 2 MiB-aligned, so that the logged slot holds nothing else. */
+    p = dune_sys6(9 /* mmap */, 0, 2 * SLOT_ALIGN, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p < 0 && p > -4096)
+        return NULL;
+    raw = (char *)p;
+    mine = (char *)(((uintptr_t)raw + SLOT_ALIGN - 1) & ~(SLOT_ALIGN - 1));
+    if (dune_dirty_log_enable(mine, SLOT_ALIGN, 1) < 0) {
+        dune_sys3(11 /* munmap */, (long)raw, 2 * SLOT_ALIGN, 0);
+        return NULL;
+    }
+    if (!atomic_compare_exchange_strong(&shoot_area, &a, mine)) {
+        dune_sys3(11 /* munmap */, (long)raw, 2 * SLOT_ALIGN, 0);
+        return shoot_area_get(); /* another thread won: use its area */
+    }
+    atomic_store(&shoot_vm, dune_vm.vm_fd);
+    return mine;
+}
+
+/* This thread's page of the area.  Taken from a counter rather than from
+ * the vCPU (whose host-side structure the guest need not be able to read:
+ * a forked child's new vCPU is not mirrored). */
+static atomic_uint shoot_next;
+static __thread int shoot_slot = -1;
+
+int dune_tlb_shootdown(void)
+{
+    char *a, *page;
+    uint64_t bit = 0;
+    long n;
+
+    if (!dune_self)
+        return -ENOTCONN;
+    /* A vCPU that enters later starts with an empty TLB. */
+    if (dune_vm.active_vcpus <= 1)
+        return 0;
+    a = shoot_area_get();
+    if (!a)
+        return -ENOMEM;
+    if (shoot_slot < 0)
+        shoot_slot = (int)(atomic_fetch_add(&shoot_next, 1) % SHOOT_PAGES);
+    page = a + (size_t)shoot_slot * PAGE_SIZE;
+    *(volatile char *)page = 1;
+    n = dune_dirty_log_read_clear(page, PAGE_SIZE, &bit);
+    if (n < 0)
+        return (int)n;
+    return n == 1 ? 0 : -EIO;
 }

@@ -3,7 +3,11 @@
  * (the Dune paper's method).
  *
  * Collect reads and clears the D bits of the range and flushes the TLB, in
- * the guest: directly in CPL0 mode, through the CPL0 gate in CPL3 mode.
+ * the guest: directly in CPL0 mode, through the CPL0 gate in CPL3 mode,
+ * and on the other vCPUs by a shootdown (dune_tlb_shootdown).  As with
+ * every backend, a write made by another thread *while* a collect runs
+ * may be missed by it (through a TLB entry not flushed yet); Boehm GC
+ * collects with the world stopped, as the Dune paper did.
  * Whether the CPU sets D bits for the application is probed, never assumed:
  * on a paravirtual KVM, accesses from guest CPL3 set none.  Host-kernel
  * writes and native threads are handled as in the kvm backend.
@@ -94,10 +98,10 @@ static long pte_collect(void *state, void *range, size_t first, size_t n, uint64
     (void)state;
     r = dune_dirty_read_clear((void *)(pr->start + first * DIRTY_PAGE_SIZE), n * DIRTY_PAGE_SIZE,
                               bitmap);
-    /* Clearing D bits flushes only this vCPU's TLB: with other threads
-     * inside, their cached writable entries could hide writes.  Until
-     * there is a cross-vCPU shootdown, report everything dirty. */
-    if (r >= 0 && (dune_native_threads() || dune_active_vcpus() > 1))
+    /* The read-and-clear flushed every vCPU (a failed shootdown is an
+     * error: dirty.c then reports everything).  Threads running natively
+     * write without page tables at all: we cannot know. */
+    if (r >= 0 && dune_native_threads())
         return -EXDEV;
     return r;
 }

@@ -42,7 +42,6 @@ endif
 compare-backends: tests/check_gc_dune
 	$(srcdir)/tests/compare_backends.sh
 EXTRA_DIST += tests/compare_backends.sh
-.PHONY: compare-backends
 # bdwgc's own gctest against libgc-dune (needs the libgc source package).
 gctest-dune: gc-backend/libgc-dune.la gc-backend/gc-dune-run
 	$(srcdir)/tests/gctest_dune.sh $(BDWGC_SRC)

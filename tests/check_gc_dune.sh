@@ -50,6 +50,9 @@ if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
         GC_DUNE_BACKEND=kvm GC_DUNE_EXPECT=kvm GC_DUNE_CHECK=mprotect $linked
     run "gc-dune-run, Dune + kvm" GC_DUNE_BACKEND=kvm GC_DUNE_EXPECT=kvm $launcher $plain
     run "linked, Dune + pte" GC_DUNE_BACKEND=pte GC_DUNE_EXPECT=pte $linked
+    # Two vCPUs: the D-bit clears reach the other one by a TLB shootdown.
+    run "linked, Dune + pte checked against mprotect" CHECK_GC_DUNE_STEPS=6000 \
+        GC_DUNE_BACKEND=pte GC_DUNE_EXPECT=pte GC_DUNE_CHECK=mprotect $linked
 else
     echo "=== Dune runs: SKIP (no read-write /dev/kvm)"
     skipped=$((skipped + 1))

@@ -64,6 +64,8 @@ if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
     run "Dune kvm, checked against mprotect" GC_DUNE_BACKEND=kvm GC_DUNE_EXPECT=kvm \
         GC_DUNE_CHECK=mprotect
     run "Dune pte" GC_DUNE_BACKEND=pte GC_DUNE_EXPECT=pte
+    run "Dune pte, checked against mprotect" GC_DUNE_BACKEND=pte GC_DUNE_EXPECT=pte \
+        GC_DUNE_CHECK=mprotect
 else
     echo "| Dune kvm, pte | skipped: no read-write /dev/kvm |||||||||"
 fi

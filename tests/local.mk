@@ -29,5 +29,10 @@ TESTS += tests/check_dune_threads
 tests_check_dune_threads_SOURCES = tests/check_dune_threads.c
 tests_check_dune_threads_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_dune_threads_LDADD = dune/libdune-core.la $(CHECK_LIBS)
+check_PROGRAMS += tests/check_dune_tlb
+TESTS += tests/check_dune_tlb
+tests_check_dune_tlb_SOURCES = tests/check_dune_tlb.c
+tests_check_dune_tlb_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_dune_tlb_LDADD = dune/libdune-core.la $(CHECK_LIBS)
 endif
 endif

@@ -95,14 +95,20 @@ DUNE_API int dune_pte_walk(void *start, size_t len, dune_pte_fn fn, void *arg);
 
 /* Read and clear the dirty (and accessed) bits of [start, start+len): bit i
  * of bitmap is set if page i had D set.  Flushes the TLB for the cleared
- * pages.  Returns the number of dirty pages or -errno. */
+ * pages, on every vCPU (dune_tlb_shootdown).  Returns the number of dirty
+ * pages or -errno; if only the shootdown failed, the bitmap is still the
+ * answer but other vCPUs may write through stale entries unseen. */
 DUNE_API long dune_dirty_read_clear(void *start, size_t len, uint64_t *bitmap);
 /* Same for the accessed bits. */
 DUNE_API long dune_accessed_read_clear(void *start, size_t len, uint64_t *bitmap);
 
-/* Invalidate the guest TLB entry for one page / the whole guest TLB. */
+/* Invalidate the guest TLB entry for one page / the whole guest TLB, on
+ * the calling vCPU only. */
 DUNE_API int dune_flush_tlb_page(const void *va);
 DUNE_API int dune_flush_tlb(void);
+/* Flush the TLBs of all other vCPUs of the VM (KVM does it: see priv.c).
+ * 0 at once with no other vCPU inside; -EIO if it could not be confirmed. */
+DUNE_API int dune_tlb_shootdown(void);
 
 /* Change the guest protection of [start, start+len) (PROT_* bits) without
  * touching the host mapping.  Accesses the guest forbids fault as they
