@@ -151,7 +151,8 @@ int dirty_log_enable_host(uintptr_t start, size_t len, int on)
     int r;
 
     pthread_mutex_lock(&dune_vm.lock);
-    r = slots_cover(page_down(start), page_up(start + len));
+    /* Checked under the lock: the last thread's leave may release the VM. */
+    r = dune_vm.initialized ? slots_cover(page_down(start), page_up(start + len)) : -ENOTCONN;
     if (r == 0)
         r = slots_set_dirty_log(page_down(start), page_up(start + len), on);
     pthread_mutex_unlock(&dune_vm.lock);
@@ -163,7 +164,8 @@ long dirty_log_read_host(uintptr_t start, size_t len, uint64_t *bitmap)
     long r;
 
     pthread_mutex_lock(&dune_vm.lock);
-    r = slots_dirty_read_clear(page_down(start), page_up(start + len), bitmap);
+    r = dune_vm.initialized ? slots_dirty_read_clear(page_down(start), page_up(start + len), bitmap)
+                            : -ENOTCONN;
     pthread_mutex_unlock(&dune_vm.lock);
     return r;
 }
