@@ -7,6 +7,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -438,10 +440,203 @@ START_TEST(test_leave_reenter_threads)
 }
 END_TEST
 
+/* ---- the last leave releases the VM ---- */
+
+/* Descriptors that are Dune's: /dev/kvm, the VM and its vCPUs (anonymous
+ * inodes "kvm-vm", "kvm-vcpu:N") and the /proc/self/maps reader. */
+static int count_dune_fds(int *kvm_dev)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    char path[300], target[256];
+    int n = 0;
+
+    *kvm_dev = 0;
+    while ((e = readdir(d))) {
+        ssize_t len;
+        snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+        len = readlink(path, target, sizeof target - 1);
+        if (len < 0)
+            continue;
+        target[len] = 0;
+        if (!strcmp(target, "/dev/kvm"))
+            (*kvm_dev)++;
+        if (!strcmp(target, "/dev/kvm") || strstr(target, "kvm-") || strstr(target, "/maps"))
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Bytes of address space mapped: what the VM's page tables, stubs and
+ * vCPU stacks would leak if they stayed behind. */
+static unsigned long mapped_bytes(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    unsigned long a, b, total = 0;
+    char line[512];
+
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "%lx-%lx", &a, &b) == 2)
+            total += b - a;
+    fclose(f);
+    return total;
+}
+
+static sigjmp_buf fault_jb;
+static void on_segv_jump(int sig)
+{
+    (void)sig;
+    siglongjmp(fault_jb, 1);
+}
+
+static void *in_dune_thread(void *arg)
+{
+    (void)arg;
+    return (void *)(long)(dune_active() && getppid() > 0 ? 1 : 0);
+}
+
+/* What a program does inside: syscalls, a fault caught by its handler,
+ * a thread of its own (also inside).  Returns 0 or the failing step. */
+static int work_inside(char *noaccess)
+{
+    int p[2];
+    char c = 0;
+    pthread_t t;
+    void *res = NULL;
+
+    if (!dune_active() || pipe(p) != 0)
+        return 1;
+    if (write(p[1], "k", 1) != 1 || read(p[0], &c, 1) != 1 || c != 'k')
+        return 2;
+    close(p[0]);
+    close(p[1]);
+    if (sigsetjmp(fault_jb, 1) == 0) {
+        *(volatile char *)noaccess = 1;
+        return 3; /* no SIGSEGV */
+    }
+    if (pthread_create(&t, NULL, in_dune_thread, NULL) != 0 || pthread_join(t, &res) != 0)
+        return 4;
+    return res == (void *)1L ? 0 : 5;
+}
+
+/* Enter and leave 20 times: after each last leave no Dune descriptor is
+ * open, the vCPUs are gone and the address space is back to its size;
+ * every entry builds a new VM in which the program works as before. */
+START_TEST(test_last_leave_releases_vm)
+{
+    char *noaccess = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    struct sigaction sa = { .sa_handler = on_segv_jump };
+    unsigned long gen = dune_vm_generation(), bytes = 0;
+    int fds0 = count_fds(), kvm;
+    struct dune_status st;
+    struct timespec t0, t1;
+
+    sigaction(SIGSEGV, &sa, NULL);
+    ck_assert_int_eq(count_dune_fds(&kvm), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 20; i++) {
+        enter();
+        ck_assert_uint_gt(count_dune_fds(&kvm), 2);
+        ck_assert_int_eq(kvm, 1);
+        ck_assert_uint_eq(dune_vm_generation(), gen + 1 + i);
+        ck_assert_int_eq(work_inside(noaccess), 0);
+        ck_assert_int_eq(dune_leave(), 0);
+        ck_assert_int_eq(count_dune_fds(&kvm), 0);
+        ck_assert_int_eq(kvm, 0);
+        ck_assert_int_eq(count_fds(), fds0);
+        dune_status(&st);
+        ck_assert_uint_eq(st.vcpus, 0);
+        ck_assert_uint_eq(st.memslots, 0);
+        /* The first round leaves glibc's cached thread stack behind. */
+        if (i == 1)
+            bytes = mapped_bytes();
+        else if (i > 1)
+            ck_assert_uint_eq(mapped_bytes(), bytes);
+        ck_assert_int_eq(work_inside(noaccess) == 1, 1); /* natively: not active */
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    printf("last_leave_releases_vm: %.2f ms per enter+work+leave cycle\n",
+           ((t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6) / 20);
+}
+END_TEST
+
+static void *exit_inside(void *arg)
+{
+    int *go = arg;
+
+    while (!__atomic_load_n(go, __ATOMIC_ACQUIRE))
+        sched_yield();
+    return (void *)(long)dune_active();
+}
+
+/* A thread still inside keeps the VM; when it exits as the last one
+ * inside, the VM goes with it. */
+START_TEST(test_last_exit_releases_vm)
+{
+    pthread_t t;
+    void *res;
+    int go = 0, kvm;
+
+    enter();
+    ck_assert_int_eq(pthread_create(&t, NULL, exit_inside, &go), 0);
+    ck_assert_int_eq(dune_leave(), 0);
+    ck_assert_uint_gt(count_dune_fds(&kvm), 0); /* the thread is inside */
+    ck_assert_uint_eq(dune_active_vcpus(), 1);
+    __atomic_store_n(&go, 1, __ATOMIC_RELEASE);
+    ck_assert_int_eq(pthread_join(t, &res), 0);
+    ck_assert_ptr_eq(res, (void *)1L);
+    ck_assert_int_eq(count_dune_fds(&kvm), 0);
+    ck_assert_uint_eq(dune_active_vcpus(), 0);
+    enter(); /* and a new VM works */
+    ck_assert_int_eq(getppid(), getppid());
+    ck_assert_int_eq(dune_leave(), 0);
+    ck_assert_int_eq(count_dune_fds(&kvm), 0);
+}
+END_TEST
+
+static void *enter_leave_loop(void *arg)
+{
+    long ok = 1;
+
+    (void)arg;
+    for (int i = 0; i < 15 && ok; i++) {
+        ok = dune_enter(NULL) == 0 && dune_active() && getppid() > 0 && getpid() > 0;
+        ok = dune_leave() == 0 && ok && !dune_active();
+    }
+    return (void *)ok;
+}
+
+/* Threads entering and leaving at once, while another thread never
+ * enters: each leave may be the last one and tear the VM down under a
+ * concurrent enter.  Nobody may crash or fail, and at the end no Dune
+ * descriptor is left. */
+START_TEST(test_concurrent_enter_leave)
+{
+    struct worker native = { .id = 3 };
+    pthread_t t[3];
+    void *res;
+    int kvm;
+
+    ck_assert_int_eq(pthread_create(&t[2], NULL, work, &native), 0);
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, enter_leave_loop, NULL), 0);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(pthread_join(t[i], &res), 0);
+        ck_assert_ptr_eq(res, (void *)1L);
+    }
+    ck_assert_int_eq(pthread_join(t[2], NULL), 0);
+    ck_assert_int_eq(native.ok, 1);
+    ck_assert_int_eq(native.active, 0);
+    ck_assert_int_eq(count_dune_fds(&kvm), 0);
+    ck_assert_uint_gt(dune_vm_generation(), 1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("dune-threads");
-    TCase *tc = tcase_create("threads-signals");
+    TCase *tc = tcase_create("threads-signals"), *rel;
     SRunner *sr;
     int failed;
 
@@ -464,6 +659,12 @@ int main(void)
     tcase_add_test(tc, test_fork_dirty_log_conservative);
     tcase_add_test(tc, test_leave_reenter_threads);
     suite_add_tcase(s, tc);
+    rel = tcase_create("release");
+    tcase_set_timeout(rel, 120);
+    tcase_add_test(rel, test_last_leave_releases_vm);
+    tcase_add_test(rel, test_last_exit_releases_vm);
+    tcase_add_test(rel, test_concurrent_enter_leave);
+    suite_add_tcase(s, rel);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
