@@ -440,6 +440,142 @@ START_TEST(test_leave_reenter_threads)
 }
 END_TEST
 
+/* ---- stop and continue ---- */
+
+struct sc_child {
+    bool in_dune;
+    int out, ctl_main, ctl_thread; /* pipe ends */
+};
+static struct sc_child sc;
+
+/* Two-byte tokens, so the parent can read them one at a time.  "1" means
+ * "as expected for this run": inside Dune when the run is in Dune. */
+static void sc_say(char what, bool ok)
+{
+    char tok[2] = { what, ok ? '1' : '0' };
+
+    (void)!write(sc.out, tok, 2);
+}
+
+static void sc_on_cont(int sig)
+{
+    (void)sig;
+    sc_say('C', dune_active() == sc.in_dune); /* the handler runs in the guest */
+}
+
+/* A thread inside Dune, blocked in read() across the stops. */
+static void *sc_thread(void *arg)
+{
+    sigset_t cont;
+    char c;
+
+    (void)arg;
+    sigemptyset(&cont);
+    sigaddset(&cont, SIGCONT);
+    pthread_sigmask(SIG_BLOCK, &cont, NULL); /* the handler runs on main */
+    sc_say('W', read(sc.ctl_thread, &c, 1) == 1 && dune_active() == sc.in_dune);
+    return NULL;
+}
+
+static void __attribute__((noreturn)) sc_child_main(void)
+{
+    struct sigaction sa = { .sa_handler = sc_on_cont, .sa_flags = SA_RESTART };
+    pthread_t t;
+    char c;
+
+    signal(SIGTSTP, SIG_DFL);
+    if (sc.in_dune && dune_enter(NULL) != 0)
+        _exit(99);
+    sigaction(SIGCONT, &sa, NULL);
+    if (pthread_create(&t, NULL, sc_thread, NULL) != 0)
+        _exit(98);
+    sc_say('R', dune_active() == sc.in_dune);
+    if (read(sc.ctl_main, &c, 1) != 1) /* stopped and continued meanwhile */
+        _exit(97);
+    raise(SIGTSTP); /* default action: stop */
+    sc_say('T', true);
+    pthread_join(t, NULL);
+    sc_say('D', dune_active() == sc.in_dune);
+    _exit(0);
+}
+
+static void sc_expect_token(int fd, char *log, size_t len)
+{
+    char tok[3] = "";
+
+    ck_assert_int_eq(read(fd, tok, 2), 2);
+    strncat(log, tok, len - strlen(log) - 1);
+    strncat(log, " ", len - strlen(log) - 1);
+}
+
+/* What the parent sees: wait statuses and the child's tokens, in order. */
+static void sc_status(pid_t pid, int opts, char *log, size_t len)
+{
+    char b[16];
+    int st;
+
+    ck_assert_int_eq(waitpid(pid, &st, opts), pid);
+    if (WIFSTOPPED(st))
+        snprintf(b, sizeof b, "stop%d ", WSTOPSIG(st));
+    else if (WIFCONTINUED(st))
+        snprintf(b, sizeof b, "cont ");
+    else if (WIFEXITED(st))
+        snprintf(b, sizeof b, "exit%d ", WEXITSTATUS(st));
+    else
+        snprintf(b, sizeof b, "sig%d ", WTERMSIG(st));
+    strncat(log, b, len - strlen(log) - 1);
+}
+
+static void stop_cont_run(bool in_dune, char *log, size_t len)
+{
+    int out[2], cm[2], ct[2];
+    pid_t pid;
+
+    ck_assert(pipe(out) == 0 && pipe(cm) == 0 && pipe(ct) == 0);
+    log[0] = 0;
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        sc = (struct sc_child){ in_dune, out[1], cm[0], ct[0] };
+        sc_child_main();
+    }
+    close(out[1]);
+    sc_expect_token(out[0], log, len);          /* R: running, thread started */
+    kill(pid, SIGSTOP);
+    sc_status(pid, WUNTRACED, log, len);
+    kill(pid, SIGCONT);
+    sc_status(pid, WCONTINUED, log, len);
+    sc_expect_token(out[0], log, len);          /* C: the SIGCONT handler */
+    ck_assert_int_eq(write(cm[1], "t", 1), 1);  /* now stop yourself */
+    sc_status(pid, WUNTRACED, log, len);
+    kill(pid, SIGCONT);
+    sc_status(pid, WCONTINUED, log, len);
+    sc_expect_token(out[0], log, len);          /* C */
+    sc_expect_token(out[0], log, len);          /* T: raise returned */
+    ck_assert_int_eq(write(ct[1], "g", 1), 1);  /* the thread's read */
+    sc_expect_token(out[0], log, len);          /* W */
+    sc_expect_token(out[0], log, len);          /* D */
+    sc_status(pid, 0, log, len);
+    close(out[0]);
+    close(cm[1]);
+    close(ct[1]);
+}
+
+/* SIGSTOP from the parent, SIGTSTP's default action, SIGCONT with a
+ * handler (run in the guest): a Dune process, and its thread blocked in a
+ * forwarded read, behave as the same program natively. */
+START_TEST(test_stop_continue)
+{
+    char native[256], dune[256];
+
+    stop_cont_run(false, native, sizeof native);
+    stop_cont_run(true, dune, sizeof dune);
+    printf("stop_continue: native: %s\nstop_continue: dune:   %s\n", native, dune);
+    ck_assert_str_eq(native, "R1 stop19 cont C1 stop20 cont C1 T1 W1 D1 exit0 ");
+    ck_assert_str_eq(dune, native);
+}
+END_TEST
+
 /* ---- the last leave releases the VM ---- */
 
 /* Descriptors that are Dune's: /dev/kvm, the VM and its vCPUs (anonymous
@@ -658,6 +794,7 @@ int main(void)
     tcase_add_test(tc, test_fork_stays_inside);
     tcase_add_test(tc, test_fork_dirty_log_conservative);
     tcase_add_test(tc, test_leave_reenter_threads);
+    tcase_add_test(tc, test_stop_continue);
     suite_add_tcase(s, tc);
     rel = tcase_create("release");
     tcase_set_timeout(rel, 120);
