@@ -324,7 +324,11 @@ static void handle_exit(struct dune_vcpu *v)
     case KVM_EXIT_FAIL_ENTRY:
         vcpu_fatal(v, "VM entry failed");
     case KVM_EXIT_INTERNAL_ERROR:
-        vcpu_fatal(v, "KVM internal error");
+        /* suberror 1: KVM's instruction emulator could not run an
+         * instruction (vector code at emulated CPL0, for instance) */
+        vcpu_fatal(v, run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION
+                          ? "KVM internal error: emulation failed"
+                          : "KVM internal error");
     default:
         vcpu_fatal(v, "unexpected VM exit");
     }
