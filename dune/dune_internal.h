@@ -58,6 +58,7 @@ static inline long dune_sys6(long nr, long a1, long a2, long a3, long a4, long a
 /* ---- memslots (memslot.c) ---- */
 int slots_cover(uintptr_t start, uintptr_t end);
 int slots_replay(void);
+void slots_reset(void);
 int vm_recreate_after_fork(void);
 int slots_set_dirty_log(uintptr_t start, uintptr_t end, bool on);
 long slots_dirty_read_clear(uintptr_t start, uintptr_t end, uint64_t *bitmap);
@@ -67,6 +68,7 @@ long dirty_log_read_host(uintptr_t start, size_t len, uint64_t *bitmap);
 
 /* ---- guest page tables (arch/x86_64/pgtable.c) ---- */
 int pt_init(void);
+void pt_free(void);
 int pt_map(uintptr_t start, uintptr_t end, int prot, bool user);
 void pt_update_existing(uintptr_t start, uintptr_t end, int prot, bool user);
 int pt_map_flags(uintptr_t start, uintptr_t end, int prot, bool user, uint64_t extra);
@@ -99,7 +101,6 @@ struct dune_vcpu {
     void *cpu_page;           /* GDT + TSS (one page) */
     void *ist_stack;          /* exception stack (IST1) */
     uintptr_t ist_top;
-    bool leaving;
     bool cpuid_set;
     atomic_int busy;          /* owned by a thread (pool bookkeeping) */
     volatile unsigned npending; /* signals queued by the host handler */
@@ -123,8 +124,12 @@ struct dune_vm {
     bool sync_regs;           /* KVM_CAP_SYNC_REGS usable */
     bool manual_protect;      /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 enabled */
     bool initialized;
+    unsigned long generation; /* VMs created so far (dune_vm_generation) */
+    bool mirrored;            /* the address space was mirrored into this VM */
     enum dune_mode mode;      /* chosen at the first dune_enter */
     bool syscall_to_cpl0;     /* SYSCALL at CPL3 lands at CPL0 (hardware) */
+    bool syscall_probed;      /* syscall_to_cpl0 is known */
+    uintptr_t cur_brk;        /* program break as last mirrored, 0: unknown */
     uintptr_t mmio_base;      /* reserved VA/GPA range without a memslot */
     uintptr_t syscall_stub;   /* generated LSTAR code */
     void *idt;
@@ -141,6 +146,8 @@ struct dune_vm {
     bool fork_native;         /* forked children leave Dune */
 };
 extern struct dune_vm dune_vm;
+int vm_init_locked(void);
+void vm_teardown_locked(void);
 
 /* ---- Dune's own descriptors (fds.c) ---- */
 void dune_fd_own(int fd);
@@ -156,6 +163,7 @@ int dune_kvm_fd_above(int fd);
 
 /* ---- arch (arch/x86_64/cpu.c, entry.S) ---- */
 int arch_vm_setup(void);
+void arch_vm_teardown(void);
 int arch_vcpu_setup(struct dune_vcpu *v, uintptr_t rip, uintptr_t rsp);
 int arch_save_fpu(struct kvm_xsave *x);
 void arch_restore_fpu(const struct kvm_xsave *x);
@@ -175,12 +183,12 @@ extern char dune_fwd_check[], dune_fwd_done[], dune_fwd_intr[];
 
 /* ---- run loop, syscalls, signals ---- */
 void vcpu_run_loop(struct dune_vcpu *v) __attribute__((noreturn));
-int vcpu_create(struct dune_vcpu **out);
+int vcpu_get_locked(struct dune_vcpu **out);
 int vcpu_get(struct dune_vcpu **out);
-void vcpu_put(struct dune_vcpu *v);
+void vcpu_release(struct dune_vcpu *v);
+void vcpus_free_all(void);
 int vcpu_fork_reset(struct dune_vcpu **out);
 void vcpu_renumber_fd(int oldfd, int newfd);
-void vcpu_destroy(struct dune_vcpu *v);
 void vcpu_release_and_exit(struct dune_vcpu *v, long code) __attribute__((noreturn));
 void vcpu_thread_start(void *arg) __attribute__((noreturn));
 void dune_run_on_stack(void *arg, uintptr_t stack_top, void (*fn)(void *)) __attribute__((noreturn));

@@ -12,8 +12,6 @@
 
 unsigned long dune_native_children(void);
 
-static bool mirrored;
-
 const char *dune_mode_name(enum dune_mode m)
 {
     switch (m) {
@@ -61,23 +59,44 @@ static int resolve_mode(const struct dune_options *opts, enum dune_mode *out)
     return 0;
 }
 
-/* The first thread in picks the VM's mode and mirrors the address space. */
-static int prepare_vm(enum dune_mode m)
+/* The first thread in picks the VM's mode and mirrors the address space.
+ * Caller holds dune_vm.lock. */
+static int prepare_vm_locked(enum dune_mode m)
 {
-    int r = 0;
+    int r;
+
+    if (dune_vm.mirrored) {
+        if (dune_vm.mode == m)
+            return 0;
+        dune_set_error(-EINVAL, "the VM already runs in %s mode", dune_mode_name(dune_vm.mode));
+        return -EINVAL;
+    }
+    dune_vm.mode = m;
+    r = mirror_all();
+    if (r < 0)
+        dune_set_error(r, "cannot mirror the address space: %s", strerror(-r));
+    else
+        dune_vm.mirrored = true;
+    return r;
+}
+
+/*
+ * The VM, mirrored, and a vCPU for this thread, under one hold of the
+ * lock: once the vCPU counts as a thread inside, nobody's last leave can
+ * tear the VM down under us.  If we fail with nobody inside, the VM goes.
+ */
+static int take_vcpu(enum dune_mode m, struct dune_vcpu **out)
+{
+    int r;
 
     pthread_mutex_lock(&dune_vm.lock);
-    if (!mirrored) {
-        dune_vm.mode = m;
-        r = mirror_all();
-        if (r < 0)
-            dune_set_error(r, "cannot mirror the address space: %s", strerror(-r));
-        else
-            mirrored = true;
-    } else if (dune_vm.mode != m) {
-        dune_set_error(-EINVAL, "the VM already runs in %s mode", dune_mode_name(dune_vm.mode));
-        r = -EINVAL;
-    }
+    r = vm_init_locked();
+    if (r == 0)
+        r = prepare_vm_locked(m);
+    if (r == 0 && (r = vcpu_get_locked(out)) < 0)
+        dune_set_error(r, "cannot create a vCPU: %s", strerror(-r));
+    if (r < 0 && dune_vm.active_vcpus == 0)
+        vm_teardown_locked();
     pthread_mutex_unlock(&dune_vm.lock);
     return r;
 }
@@ -92,25 +111,32 @@ int dune_enter(const struct dune_options *opts)
         return -EALREADY;
     if (opts && opts->flags)
         return -EINVAL;
-    if ((r = resolve_mode(opts, &m)) < 0 || (r = dune_init()) < 0 || (r = prepare_vm(m)) < 0)
-        return r;
-    if ((r = vcpu_create(&v)) < 0)
+    if ((r = resolve_mode(opts, &m)) < 0 || (r = take_vcpu(m, &v)) < 0)
         return r;
     r = arch_vcpu_setup(v, 0, 0);
     if (r < 0) {
         dune_set_error(r, "cannot set up the vCPU: %s", strerror(-r));
-        vcpu_destroy(v);
+        vcpu_release(v);
         return r;
     }
     dune_self = v;
     return dune_enter_trampoline(&v->enter_rsp, v->host_stack_top, v);
 }
 
+/* The hypercall brings the thread back natively (dune_self is NULL then);
+ * only now is the vCPU's host stack free to hand over, or to unmap with
+ * the VM if this was the last thread inside. */
 int dune_leave(void)
 {
-    if (!dune_self)
+    struct dune_vcpu *v = dune_self;
+    int r;
+
+    if (!v)
         return -ENOTCONN;
-    return dune_leave_hc();
+    r = dune_leave_hc();
+    if (r == 0)
+        vcpu_release(v);
+    return r;
 }
 
 int dune_active(void)

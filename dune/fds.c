@@ -22,9 +22,17 @@ static int *slot_of(int fd);
 static int owned[MAX_DUNE_FDS];
 static unsigned nowned;
 
+/* Slots of forgotten descriptors are reused: a process may build and
+ * release many VMs in turn. */
 void dune_fd_own(int fd)
 {
-    if (fd >= 0 && nowned < MAX_DUNE_FDS)
+    int *s = slot_of(-1);
+
+    if (fd < 0)
+        return;
+    if (s)
+        *s = fd;
+    else if (nowned < MAX_DUNE_FDS)
         owned[nowned++] = fd;
 }
 

@@ -156,6 +156,23 @@ int slots_replay(void)
     return 0;
 }
 
+static void unmap_bitmap(const struct slot *s, uint64_t *b)
+{
+    if (b)
+        dune_sys3(11 /* munmap */, b, page_up((slot_pages(s) + 63) / 64 * 8), 0);
+}
+
+/* Forget every slot: the VM that held them is going away. */
+void slots_reset(void)
+{
+    for (unsigned i = 0; i < nslots; i++) {
+        unmap_bitmap(&slots[i], slots[i].bitmap);
+        unmap_bitmap(&slots[i], slots[i].forced);
+    }
+    memset(slots, 0, nslots * sizeof slots[0]);
+    nslots = 0;
+}
+
 int slots_set_dirty_log(uintptr_t start, uintptr_t end, bool on)
 {
     unsigned i;

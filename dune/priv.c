@@ -159,7 +159,8 @@ int dirty_log_enable_host(uintptr_t start, size_t len, int on)
     int r;
 
     pthread_mutex_lock(&dune_vm.lock);
-    r = slots_cover(page_down(start), page_up(start + len));
+    /* Checked under the lock: the last thread's leave may release the VM. */
+    r = dune_vm.initialized ? slots_cover(page_down(start), page_up(start + len)) : -ENOTCONN;
     if (r == 0)
         r = slots_set_dirty_log(page_down(start), page_up(start + len), on);
     pthread_mutex_unlock(&dune_vm.lock);
@@ -171,7 +172,8 @@ long dirty_log_read_host(uintptr_t start, size_t len, uint64_t *bitmap)
     long r;
 
     pthread_mutex_lock(&dune_vm.lock);
-    r = slots_dirty_read_clear(page_down(start), page_up(start + len), bitmap);
+    r = dune_vm.initialized ? slots_dirty_read_clear(page_down(start), page_up(start + len), bitmap)
+                            : -ENOTCONN;
     pthread_mutex_unlock(&dune_vm.lock);
     return r;
 }
@@ -199,7 +201,7 @@ long dirty_log_read_host(uintptr_t start, size_t len, uint64_t *bitmap)
 #define SHOOT_PAGES 512 /* one 2 MiB slot */
 
 static _Atomic(char *) shoot_area;
-static atomic_int shoot_vm = -1; /* the VM (fd) whose slot logs the area */
+static atomic_ulong shoot_vm; /* the VM (generation) whose slot logs the area */
 
 static char *shoot_area_get(void)
 {
@@ -207,12 +209,13 @@ static char *shoot_area_get(void)
     long p;
 
     if (a) {
-        /* A new VM (after fork, or after the last leave and a new
-         * enter) must log the area again; enabling twice is harmless. */
-        if (atomic_load(&shoot_vm) != dune_vm.vm_fd) {
+        /* A new VM (after the last leave and a new enter) must log the
+         * area again; enabling twice is harmless.  A forked child's VM
+         * replays the slots with their flags. */
+        if (atomic_load(&shoot_vm) != dune_vm_generation()) {
             if (dune_dirty_log_enable(a, SLOT_ALIGN, 1) < 0)
                 return NULL;
-            atomic_store(&shoot_vm, dune_vm.vm_fd);
+            atomic_store(&shoot_vm, dune_vm_generation());
         }
         return a;
     }
@@ -231,7 +234,7 @@ static char *shoot_area_get(void)
         dune_sys3(11 /* munmap */, (long)raw, 2 * SLOT_ALIGN, 0);
         return shoot_area_get(); /* another thread won: use its area */
     }
-    atomic_store(&shoot_vm, dune_vm.vm_fd);
+    atomic_store(&shoot_vm, dune_vm_generation());
     return mine;
 }
 

@@ -22,7 +22,6 @@
 
 #include "dune_internal.h"
 
-static uintptr_t cur_brk;
 static atomic_ulong native_children, native_threads;
 
 static long forward(const struct kvm_regs *r)
@@ -61,8 +60,8 @@ static long do_mmap_family(const struct kvm_regs *r)
     pthread_mutex_lock(&dune_vm.lock);
     if (r->rax == SYS_shmdt && mirror_vma_extent(a, &vs, &ve) < 0)
         vs = ve = 0;
-    if (r->rax == SYS_brk && !cur_brk)
-        cur_brk = (uintptr_t)dune_sys3(SYS_brk, 0, 0, 0);
+    if (r->rax == SYS_brk && !dune_vm.cur_brk)
+        dune_vm.cur_brk = (uintptr_t)dune_sys3(SYS_brk, 0, 0, 0);
     ret = forward(r);
     if (failed(ret)) {
         /* mprotect/munmap/mremap may have changed part of the range
@@ -104,11 +103,11 @@ static long do_mmap_family(const struct kvm_regs *r)
             mirror_resync(vs, ve);
         break;
     case SYS_brk:
-        if ((uintptr_t)ret > cur_brk)
-            mirror_range(page_up(cur_brk), page_up(ret), PROT_READ | PROT_WRITE);
-        else if ((uintptr_t)ret < cur_brk)
-            mirror_unmap(page_up(ret), page_up(cur_brk));
-        cur_brk = (uintptr_t)ret;
+        if ((uintptr_t)ret > dune_vm.cur_brk)
+            mirror_range(page_up(dune_vm.cur_brk), page_up(ret), PROT_READ | PROT_WRITE);
+        else if ((uintptr_t)ret < dune_vm.cur_brk)
+            mirror_unmap(page_up(ret), page_up(dune_vm.cur_brk));
+        dune_vm.cur_brk = (uintptr_t)ret;
         break;
     }
     pthread_mutex_unlock(&dune_vm.lock);
@@ -211,7 +210,7 @@ static int thread_vcpu(struct dune_vcpu *v, const struct clone_ctx *ctx, uintptr
     if (r == 0 && dune_ioctl(nv->fd, KVM_SET_REGS, &nr) < 0)
         r = -EIO;
     if (r < 0) {
-        vcpu_put(nv);
+        vcpu_release(nv);
         return r;
     }
     *out = nv;
@@ -262,7 +261,7 @@ static long do_clone(struct dune_vcpu *v, const struct kvm_regs *r)
     }
     ret = dune_host_clone(r, &ctx);
     if (ret < 0 && ctx.nv)
-        vcpu_put(ctx.nv);
+        vcpu_release(ctx.nv);
     if (ret > 0) {
         /* A vfork child is done with our memory once the call returns;
          * only a thread without a vCPU keeps writing where we cannot see. */
@@ -300,8 +299,7 @@ static void do_leave(struct dune_vcpu *v, struct kvm_regs *r)
     n.rax = 0;
     n.rip = r->rcx;
     n.rflags = (r->r11 & 0x3c7fd7) | 2;
-    dune_self = NULL;
-    vcpu_destroy(v);
+    dune_self = NULL; /* dune_leave() hands the vCPU back */
     arch_restore_fpu(v->xsave);
     dune_native_resume(&n);
 }
@@ -341,12 +339,11 @@ static long refuse_seccomp(void)
  */
 static void probe_syscall_cpl(struct dune_vcpu *v)
 {
-    static bool probed;
     struct kvm_sregs s;
 
-    if (probed)
+    if (dune_vm.syscall_probed)
         return;
-    probed = true;
+    dune_vm.syscall_probed = true;
     if (dune_vm.mode == DUNE_MODE_CPL3 && dune_ioctl(v->fd, KVM_GET_SREGS, &s) == 0)
         dune_vm.syscall_to_cpl0 = s.cs.dpl == 0;
 }

@@ -52,13 +52,11 @@ static int vcpu_alloc(struct dune_vcpu *v)
 
 /*
  * KVM cannot destroy a single vCPU, so vCPUs live in a pool: a thread that
- * exits inside Dune returns its vCPU (busy = 0) and the next thread takes
- * it.  A thread that leaves keeps its vCPU for re-entry (its host stack is
- * still in use at that moment).
+ * exits or leaves returns its vCPU (busy = 0) and the next thread takes it.
+ * The whole pool goes when the VM does (vm_teardown_locked).
  */
 static struct dune_vcpu *pool[1024];
 static unsigned npool;
-static __thread struct dune_vcpu *cached_vcpu;
 
 static int vcpu_new(struct dune_vcpu **out)
 {
@@ -73,6 +71,10 @@ static int vcpu_new(struct dune_vcpu **out)
         return -ENOMEM;
     memset(v, 0, sizeof *v);
     v->id = (int)npool;
+    v->fd = -1;
+    v->busy = 1;
+    pool[npool++] = v; /* from here on vcpus_free_all() releases it */
+    dune_vm.nvcpus = (int)npool;
     r = vcpu_alloc(v);
     if (r == 0) /* the guest needs its GDT/TSS and exception stack mapped */
         r = mirror_range((uintptr_t)v->cpu_page, (uintptr_t)v->cpu_page + PAGE_SIZE,
@@ -80,36 +82,25 @@ static int vcpu_new(struct dune_vcpu **out)
     if (r == 0)
         r = mirror_range((uintptr_t)v->ist_stack, v->ist_top, PROT_READ | PROT_WRITE);
     if (r < 0)
-        return r; /* the half-made vCPU is leaked: KVM keeps its id anyway */
-    v->busy = 1;
-    pool[npool++] = v;
-    dune_vm.nvcpus = (int)npool;
+        return r; /* stays busy: KVM keeps its id anyway */
     *out = v;
     return 0;
 }
 
-/* A free vCPU from the pool, or a new one.  Called natively or on the
- * host side of another vCPU; errno is preserved for the guest's sake. */
-int vcpu_get(struct dune_vcpu **out)
+/* A free vCPU from the pool, or a new one, counted as a thread inside (so
+ * the VM stays).  Caller holds dune_vm.lock. */
+int vcpu_get_locked(struct dune_vcpu **out)
 {
-    int saved = errno, r = 0;
     struct dune_vcpu *v = NULL;
+    int r = 0;
 
-    pthread_mutex_lock(&dune_vm.lock);
     for (unsigned i = 0; i < npool && !v; i++)
         if (!atomic_load(&pool[i]->busy))
             v = pool[i];
-    if (v)
-        atomic_store(&v->busy, 1);
-    else
-        r = vcpu_new(&v);
-    if (r == 0)
-        dune_vm.active_vcpus++;
-    pthread_mutex_unlock(&dune_vm.lock);
-    errno = saved;
-    if (r < 0)
+    if (!v && (r = vcpu_new(&v)) < 0)
         return r;
-    v->leaving = false;
+    atomic_store(&v->busy, 1);
+    dune_vm.active_vcpus++;
     v->npending = 0; /* a dead thread's signals are not the new one's */
     v->deliverable = 0;
     v->run->immediate_exit = 0;
@@ -119,62 +110,106 @@ int vcpu_get(struct dune_vcpu **out)
     return 0;
 }
 
-int vcpu_create(struct dune_vcpu **out)
+/* Same, for a thread being created inside Dune: called on the host side
+ * of its parent, so errno is preserved for the guest's sake. */
+int vcpu_get(struct dune_vcpu **out)
 {
-    int r;
+    int saved = errno, r;
 
-    if (cached_vcpu) {
-        pthread_mutex_lock(&dune_vm.lock);
-        dune_vm.active_vcpus++;
-        pthread_mutex_unlock(&dune_vm.lock);
-        *out = cached_vcpu;
-        return 0;
-    }
-    r = vcpu_get(out);
-    if (r < 0) {
-        dune_set_error(r, "cannot create a vCPU: %s", strerror(-r));
-        return r;
-    }
-    cached_vcpu = *out;
-    return 0;
-}
-
-/* In a forked child: the parent's vCPUs belong to the parent's VM.  Drop
- * them (the child has one thread) and make this thread a fresh one. */
-int vcpu_fork_reset(struct dune_vcpu **out)
-{
-    int r;
-
-    for (unsigned i = 0; i < npool; i++) {
-        dune_sys3(3 /* close */, pool[i]->fd, 0, 0);
-        dune_fd_forget(pool[i]->fd);
-    }
-    npool = 0;
-    dune_vm.active_vcpus = 0;
-    dune_self = NULL;
-    cached_vcpu = NULL;
-    r = vcpu_get(out);
-    if (r == 0)
-        cached_vcpu = *out;
+    pthread_mutex_lock(&dune_vm.lock);
+    r = vcpu_get_locked(out);
+    pthread_mutex_unlock(&dune_vm.lock);
+    errno = saved;
     return r;
 }
 
-/* Undo vcpu_get() for a vCPU that never ran a thread. */
-void vcpu_put(struct dune_vcpu *v)
+static void unmap(void *p, size_t len)
 {
-    pthread_mutex_lock(&dune_vm.lock);
-    dune_vm.active_vcpus--;
-    atomic_store(&v->busy, 0);
-    pthread_mutex_unlock(&dune_vm.lock);
+    if (p && p != MAP_FAILED)
+        dune_sys3(11 /* munmap */, p, len, 0);
 }
 
-/* The thread left Dune: it keeps the vCPU for re-entry. */
-void vcpu_destroy(struct dune_vcpu *v)
+static void vcpu_free(struct dune_vcpu *v, bool memory)
 {
-    v->leaving = false;
+    if (v->fd >= 0) {
+        dune_fd_forget(v->fd);
+        dune_sys3(3 /* close */, v->fd, 0, 0);
+    }
+    if (!memory)
+        return;
+    unmap(v->run, (size_t)dune_vm.run_size);
+    unmap(v->host_stack, HOST_STACK_SIZE);
+    unmap(v->cpu_page, PAGE_SIZE);
+    unmap(v->ist_stack, IST_SIZE);
+    unmap(v->xsave, sizeof(struct kvm_xsave));
+    unmap(v, sizeof *v);
+}
+
+static void pool_drop(bool memory)
+{
+    for (unsigned i = 0; i < npool; i++)
+        vcpu_free(pool[i], memory);
+    npool = 0;
+    dune_vm.nvcpus = 0;
+    dune_vm.active_vcpus = 0;
+}
+
+/* Close and unmap every vCPU: the VM is going away.  No thread may be
+ * running on one. */
+void vcpus_free_all(void)
+{
+    pool_drop(true);
+}
+
+/* In a forked child: the parent's vCPUs belong to the parent's VM.  Drop
+ * their descriptors (the child has one thread) and make this thread a
+ * fresh one.  Their memory stays: the child is still reading the parent's
+ * FPU state from one of them. */
+int vcpu_fork_reset(struct dune_vcpu **out)
+{
+    pool_drop(false);
+    dune_self = NULL;
+    return vcpu_get(out);
+}
+
+/* The thread no longer runs on v (it left, or never ran): hand it back.
+ * The last thread out releases the VM.  errno is preserved: this also
+ * runs on the host side of a guest thread. */
+void vcpu_release(struct dune_vcpu *v)
+{
+    int saved = errno;
+
     pthread_mutex_lock(&dune_vm.lock);
-    dune_vm.active_vcpus--;
+    atomic_store(&v->busy, 0);
+    if (--dune_vm.active_vcpus == 0)
+        vm_teardown_locked();
     pthread_mutex_unlock(&dune_vm.lock);
+    errno = saved;
+}
+
+/* The last thread inside exits: release the VM, except the host stack we
+ * are standing on, which goes with the exit itself. */
+static void __attribute__((noreturn)) last_exit(struct dune_vcpu *v, long code)
+{
+    uint64_t all = ~0ULL;
+    void *stack = v->host_stack;
+    register long c __asm__("r12") = code;
+
+    /* No handler may run here any more: it would find a freed vCPU. */
+    dune_sys6(14 /* rt_sigprocmask */, SIG_BLOCK, (long)&all, 0, 8, 0, 0);
+    dune_self = NULL;
+    v->host_stack = NULL;
+    vm_teardown_locked();
+    pthread_mutex_unlock(&dune_vm.lock);
+    __asm__ volatile("syscall\n\t"
+                     "movl $60, %%eax\n\t"
+                     "movq %%r12, %%rdi\n\t"
+                     "syscall\n\t"
+                     "ud2"
+                     :
+                     : "a"(11L /* munmap */), "D"(stack), "S"(HOST_STACK_SIZE), "r"(c)
+                     : "rcx", "r11", "memory");
+    __builtin_unreachable();
 }
 
 /* The thread is exiting: hand the vCPU back and exit without touching the
@@ -182,7 +217,8 @@ void vcpu_destroy(struct dune_vcpu *v)
 void vcpu_release_and_exit(struct dune_vcpu *v, long code)
 {
     pthread_mutex_lock(&dune_vm.lock);
-    dune_vm.active_vcpus--;
+    if (--dune_vm.active_vcpus == 0)
+        last_exit(v, code);
     pthread_mutex_unlock(&dune_vm.lock);
     __asm__ volatile("movl $0, (%0)\n\t"
                      "movl $60, %%eax\n\t"
@@ -288,7 +324,11 @@ static void handle_exit(struct dune_vcpu *v)
     case KVM_EXIT_FAIL_ENTRY:
         vcpu_fatal(v, "VM entry failed");
     case KVM_EXIT_INTERNAL_ERROR:
-        vcpu_fatal(v, "KVM internal error");
+        /* suberror 1: KVM's instruction emulator could not run an
+         * instruction (vector code at emulated CPL0, for instance) */
+        vcpu_fatal(v, run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION
+                          ? "KVM internal error: emulation failed"
+                          : "KVM internal error");
     default:
         vcpu_fatal(v, "unexpected VM exit");
     }
@@ -325,7 +365,6 @@ void __attribute__((noreturn)) vcpu_thread_start(void *arg)
     struct dune_vcpu *v = arg;
 
     dune_self = v;
-    cached_vcpu = v;
     vcpu_run_loop(v);
 }
 

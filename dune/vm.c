@@ -150,16 +150,22 @@ static int enable_manual_protect(void)
     return ioctl(dune_vm.vm_fd, KVM_ENABLE_CAP, &cap) < 0 ? -errno : 0;
 }
 
-static void close_vm(void)
+static void close_ours(int *fd)
 {
-    if (dune_vm.vm_fd >= 0)
-        close(dune_vm.vm_fd);
-    if (dune_vm.kvm_fd >= 0)
-        close(dune_vm.kvm_fd);
-    dune_vm.vm_fd = dune_vm.kvm_fd = -1;
+    if (*fd >= 0) {
+        dune_fd_forget(*fd);
+        close(*fd);
+    }
+    *fd = -1;
 }
 
-static int init_locked(void)
+static void close_vm(void)
+{
+    close_ours(&dune_vm.vm_fd);
+    close_ours(&dune_vm.kvm_fd);
+}
+
+int vm_init_locked(void)
 {
     int r;
 
@@ -205,7 +211,36 @@ static int init_locked(void)
     }
     dune_vm.maps_fd = dune_kvm_fd_above(r);
     dune_vm.initialized = true;
+    dune_vm.generation++;
     return 0;
+}
+
+/*
+ * No thread is inside any more: give back all the VM holds (descriptors,
+ * vCPUs, memslots, page tables, stubs), so a process that left has no
+ * Dune descriptors and the next dune_enter() builds a fresh VM.  What the
+ * program asked for (signal actions, hooks, fork policy) and the counters
+ * stay.  Caller holds dune_vm.lock.
+ */
+void vm_teardown_locked(void)
+{
+    if (!dune_vm.initialized)
+        return;
+    vcpus_free_all();
+    slots_reset();
+    arch_vm_teardown();
+    close_ours(&dune_vm.maps_fd);
+    close_vm();
+    dune_vm.initialized = false;
+    dune_vm.mirrored = false;
+    dune_vm.syscall_probed = false;
+    dune_vm.syscall_to_cpl0 = false;
+    dune_vm.cur_brk = 0;
+}
+
+unsigned long dune_vm_generation(void)
+{
+    return dune_vm.generation;
 }
 
 int dune_init(void)
@@ -213,7 +248,7 @@ int dune_init(void)
     int r;
 
     pthread_mutex_lock(&dune_vm.lock);
-    r = init_locked();
+    r = vm_init_locked();
     pthread_mutex_unlock(&dune_vm.lock);
     return r;
 }

@@ -16,6 +16,7 @@
 #define DIRTY_BACKEND_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,6 +71,20 @@ extern const struct dirty_ops dirty_uffd_ops, dirty_softdirty_ops, dirty_mprotec
 #ifdef HAVE_DUNE
 extern const struct dirty_ops dirty_pte_ops, dirty_kvm_ops;
 #endif
+
+/* ---- a range of the Dune backends (dirty_dune.c) ---- */
+struct dune_range {
+    uintptr_t start;
+    size_t npages;
+    unsigned long gen;     /* the VM (dune_vm_generation) last read from */
+    unsigned long log_gen; /* kvm: the VM whose dirty log covers the range */
+    uint64_t *owed;        /* pages to report dirty once: written under no VM */
+    size_t nowed;
+};
+struct dune_range *dune_range_new(uintptr_t start, size_t npages);
+void dune_range_free(struct dune_range *r);
+bool dune_range_vm_changed(struct dune_range *r);
+long dune_range_finish(struct dune_range *r, size_t first, size_t n, uint64_t *bitmap, long got);
 
 /* ---- helpers shared by the backends (dirty.c) ---- */
 

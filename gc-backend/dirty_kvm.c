@@ -9,7 +9,9 @@
  *    reports those through dirty_note_write() (dune_set_host_write_hook);
  *  - threads that run natively (created inside Dune before threads get
  *    vCPUs): then we cannot know, and collect fails so that dirty.c reports
- *    every page dirty -- slow but never wrong.
+ *    every page dirty -- slow but never wrong;
+ *  - writes made while the process had no VM (after the last thread left):
+ *    dirty_dune.c reports those pages once the range is read again.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,11 +21,6 @@
 
 #include "dirty_backend.h"
 #include "dune.h"
-
-struct kvm_range {
-    uintptr_t start;
-    size_t npages;
-};
 
 static int need_dune(char *why, size_t whylen)
 {
@@ -77,20 +74,33 @@ static void kvm_close(void *state)
     (void)state;
 }
 
+/* Log the range in the current VM (slots are shared with other ranges,
+ * so logging is never turned off).  Returns 0 or -errno. */
+static int kvm_log_on(struct dune_range *kr)
+{
+    unsigned long gen = dune_vm_generation();
+    int r;
+
+    if (kr->log_gen == gen)
+        return 0;
+    r = dune_dirty_log_enable((void *)kr->start, kr->npages * DIRTY_PAGE_SIZE, 1);
+    if (r == 0)
+        kr->log_gen = gen;
+    return r;
+}
+
 static int kvm_track(void *state, uintptr_t start, size_t npages, void **range)
 {
-    struct kvm_range *kr = malloc(sizeof *kr);
+    struct dune_range *kr = dune_range_new(start, npages);
     uint64_t *scratch;
     int r;
 
     (void)state;
     if (!kr)
         return -ENOMEM;
-    kr->start = start;
-    kr->npages = npages;
-    r = dune_dirty_log_enable((void *)start, npages * DIRTY_PAGE_SIZE, 1);
+    r = kvm_log_on(kr);
     if (r < 0) {
-        free(kr);
+        dune_range_free(kr);
         return r;
     }
     /* Start clean: drop whatever the slots logged before. */
@@ -102,21 +112,26 @@ static int kvm_track(void *state, uintptr_t start, size_t npages, void **range)
     return 0;
 }
 
-/* The slot may be shared with other ranges, so logging stays on. */
 static void kvm_untrack(void *state, void *range)
 {
     (void)state;
-    free(range);
+    dune_range_free(range);
 }
 
+/* A VM built since the last collect does not log the range yet: turn
+ * logging on first, then read (dirty_dune.c adds what no VM saw). */
 static long kvm_collect(void *state, void *range, size_t first, size_t n, uint64_t *bitmap)
 {
-    struct kvm_range *kr = range;
+    struct dune_range *kr = range;
     long r;
 
     (void)state;
-    r = dune_dirty_log_read_clear((void *)(kr->start + first * DIRTY_PAGE_SIZE),
-                                  n * DIRTY_PAGE_SIZE, bitmap);
+    dune_range_vm_changed(kr);
+    r = kvm_log_on(kr);
+    if (r == 0)
+        r = dune_dirty_log_read_clear((void *)(kr->start + first * DIRTY_PAGE_SIZE),
+                                      n * DIRTY_PAGE_SIZE, bitmap);
+    r = dune_range_finish(kr, first, n, bitmap, r);
     if (r >= 0 && dune_native_threads())
         return -EXDEV; /* unseen writers exist: dirty.c marks everything */
     return r;

@@ -21,11 +21,6 @@
 #include "dirty_backend.h"
 #include "dune.h"
 
-struct pte_range {
-    uintptr_t start;
-    size_t npages;
-};
-
 static int pte_probe(char *why, size_t whylen)
 {
     size_t len = 2 * DIRTY_PAGE_SIZE;
@@ -68,14 +63,12 @@ static void pte_close(void *state)
 
 static int pte_track(void *state, uintptr_t start, size_t npages, void **range)
 {
-    struct pte_range *pr = malloc(sizeof *pr);
+    struct dune_range *pr = dune_range_new(start, npages);
     uint64_t *scratch;
 
     (void)state;
     if (!pr)
         return -ENOMEM;
-    pr->start = start;
-    pr->npages = npages;
     scratch = calloc(DIRTY_WORDS(npages), sizeof *scratch);
     if (scratch)
         dune_dirty_read_clear((void *)start, npages * DIRTY_PAGE_SIZE, scratch);
@@ -87,17 +80,21 @@ static int pte_track(void *state, uintptr_t start, size_t npages, void **range)
 static void pte_untrack(void *state, void *range)
 {
     (void)state;
-    free(range);
+    dune_range_free(range);
 }
 
 static long pte_collect(void *state, void *range, size_t first, size_t n, uint64_t *bitmap)
 {
-    struct pte_range *pr = range;
+    struct dune_range *pr = range;
     long r;
 
     (void)state;
+    /* A new VM's tables start with every D bit clear: what was written
+     * under no VM is owed (dirty_dune.c). */
+    dune_range_vm_changed(pr);
     r = dune_dirty_read_clear((void *)(pr->start + first * DIRTY_PAGE_SIZE), n * DIRTY_PAGE_SIZE,
                               bitmap);
+    r = dune_range_finish(pr, first, n, bitmap, r);
     /* The read-and-clear flushed every vCPU (a failed shootdown is an
      * error: dirty.c then reports everything).  Threads running natively
      * write without page tables at all: we cannot know. */

@@ -15,7 +15,8 @@ if HAVE_DUNE
 # dirty_ops from dirty_backend.h.  Until they exist dirty.c refers to them
 # weakly; with them, uncomment both lines (programs linking libdirty.la then
 # also need dune/libdune.la, for dune_active() and the PTE/log calls).
-gc_backend_libdirty_la_SOURCES += gc-backend/dirty_pte.c gc-backend/dirty_kvm.c
+gc_backend_libdirty_la_SOURCES += gc-backend/dirty_pte.c gc-backend/dirty_kvm.c \
+	gc-backend/dirty_dune.c
 gc_backend_libdirty_la_CPPFLAGS = $(AM_CPPFLAGS) -DDIRTY_DUNE_BACKENDS
 gc_backend_libdirty_la_LIBADD = dune/libdune-core.la
 endif

@@ -32,6 +32,8 @@
 /* Weak: the test links with or without the Dune core. */
 extern int dune_enter(const struct dune_options *opts) __attribute__((weak));
 extern int dune_active(void) __attribute__((weak));
+extern int dune_leave(void) __attribute__((weak));
+extern unsigned long dune_vm_generation(void) __attribute__((weak));
 #endif
 
 #define PG 4096UL
@@ -832,6 +834,52 @@ START_TEST(t_fork_child)
 }
 END_TEST
 
+/* The last thread's leave releases the VM, and the next enter builds one
+ * whose PTE bits and dirty log start clean.  Pages written in the old VM
+ * and not collected, or written natively while there was no VM, must still
+ * be reported, by each part of a range collected in parts; after that the
+ * backend is exact again (kvm: the new VM logs the range). */
+START_TEST(t_vm_released)
+{
+#ifdef HAVE_DUNE
+    enum dirty_backend b = all_backends[_i]; /* pte, kvm */
+    struct dirty_tracker *t = open_or_skip(b, "vm_released");
+    if (!t)
+        return;
+    ck_assert_ptr_nonnull(dune_leave);
+    size_t np = 128, half = np / 2;
+    char *m = map_pages(np);
+    uint64_t *wrote = new_bitmap(np);
+    uint64_t got[2] = {0, 0};
+    ck_assert_int_eq(dirty_track(t, m, np * PG), 0);
+    ck_assert_int_ge(dirty_collect(t, m, np * PG, got), 0);
+    unsigned long gen = dune_vm_generation();
+    m[3 * PG] = 1; /* in the first VM */
+    ck_assert_int_eq(dune_leave(), 0);
+    m[70 * PG] = 1; /* natively, under no VM */
+    ck_assert_int_eq(dune_enter(NULL), 0);
+    ck_assert_uint_gt(dune_vm_generation(), gen);
+    m[100 * PG] = 1; /* in the new VM */
+    mark(wrote, 3);
+    collect_and_compare(t, m, half, wrote, 0, "first half after a new VM");
+    mark(wrote, 70 - half);
+    mark(wrote, 100 - half);
+    collect_and_compare(t, m + half * PG, half, wrote, 0, "second half after a new VM");
+    m[5 * PG] = 1;
+    m[90 * PG] = 1;
+    ck_assert_int_eq(dirty_collect(t, m, np * PG, got), 2);
+    ck_assert_uint_eq(got[0], 1ULL << 5);
+    ck_assert_uint_eq(got[1], 1ULL << (90 - 64));
+    dirty_close(t);
+    free(wrote);
+    munmap(m, np * PG);
+#else
+    (void)_i;
+    printf("SKIP vm_released: built without Dune\n");
+#endif
+}
+END_TEST
+
 /* ---- API details ------------------------------------------------------- */
 
 START_TEST(t_api)
@@ -964,6 +1012,7 @@ static Suite *dirty_suite(void)
     tcase_add_loop_test(prop, t_threads, 0, NB);
     tcase_add_loop_test(prop, t_collect_all, 0, NB);
     tcase_add_loop_test(prop, t_fork_child, 0, NB);
+    tcase_add_loop_test(prop, t_vm_released, 0, 2); /* pte, kvm */
     suite_add_tcase(s, prop);
 
     TCase *chk = tcase_create("checking");

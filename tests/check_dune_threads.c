@@ -4,9 +4,13 @@
  */
 #define _GNU_SOURCE
 #include <check.h>
+#include <dlfcn.h>
+#include <linux/futex.h>
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -438,10 +442,545 @@ START_TEST(test_leave_reenter_threads)
 }
 END_TEST
 
+/* ---- stop and continue ---- */
+
+struct sc_child {
+    bool in_dune;
+    int out, ctl_main, ctl_thread; /* pipe ends */
+};
+static struct sc_child sc;
+
+/* Two-byte tokens, so the parent can read them one at a time.  "1" means
+ * "as expected for this run": inside Dune when the run is in Dune. */
+static void sc_say(char what, bool ok)
+{
+    char tok[2] = { what, ok ? '1' : '0' };
+
+    (void)!write(sc.out, tok, 2);
+}
+
+static void sc_on_cont(int sig)
+{
+    (void)sig;
+    sc_say('C', dune_active() == sc.in_dune); /* the handler runs in the guest */
+}
+
+/* A thread inside Dune, blocked in read() across the stops. */
+static void *sc_thread(void *arg)
+{
+    sigset_t cont;
+    char c;
+
+    (void)arg;
+    sigemptyset(&cont);
+    sigaddset(&cont, SIGCONT);
+    pthread_sigmask(SIG_BLOCK, &cont, NULL); /* the handler runs on main */
+    sc_say('W', read(sc.ctl_thread, &c, 1) == 1 && dune_active() == sc.in_dune);
+    return NULL;
+}
+
+static void __attribute__((noreturn)) sc_child_main(void)
+{
+    struct sigaction sa = { .sa_handler = sc_on_cont, .sa_flags = SA_RESTART };
+    pthread_t t;
+    char c;
+
+    signal(SIGTSTP, SIG_DFL);
+    if (sc.in_dune && dune_enter(NULL) != 0)
+        _exit(99);
+    sigaction(SIGCONT, &sa, NULL);
+    if (pthread_create(&t, NULL, sc_thread, NULL) != 0)
+        _exit(98);
+    sc_say('R', dune_active() == sc.in_dune);
+    if (read(sc.ctl_main, &c, 1) != 1) /* stopped and continued meanwhile */
+        _exit(97);
+    raise(SIGTSTP); /* default action: stop */
+    sc_say('T', true);
+    pthread_join(t, NULL);
+    sc_say('D', dune_active() == sc.in_dune);
+    _exit(0);
+}
+
+static void sc_expect_token(int fd, char *log, size_t len)
+{
+    char tok[3] = "";
+
+    ck_assert_int_eq(read(fd, tok, 2), 2);
+    strncat(log, tok, len - strlen(log) - 1);
+    strncat(log, " ", len - strlen(log) - 1);
+}
+
+/* What the parent sees: wait statuses and the child's tokens, in order. */
+static void sc_status(pid_t pid, int opts, char *log, size_t len)
+{
+    char b[16];
+    int st;
+
+    ck_assert_int_eq(waitpid(pid, &st, opts), pid);
+    if (WIFSTOPPED(st))
+        snprintf(b, sizeof b, "stop%d ", WSTOPSIG(st));
+    else if (WIFCONTINUED(st))
+        snprintf(b, sizeof b, "cont ");
+    else if (WIFEXITED(st))
+        snprintf(b, sizeof b, "exit%d ", WEXITSTATUS(st));
+    else
+        snprintf(b, sizeof b, "sig%d ", WTERMSIG(st));
+    strncat(log, b, len - strlen(log) - 1);
+}
+
+static void stop_cont_run(bool in_dune, char *log, size_t len)
+{
+    int out[2], cm[2], ct[2];
+    pid_t pid;
+
+    ck_assert(pipe(out) == 0 && pipe(cm) == 0 && pipe(ct) == 0);
+    log[0] = 0;
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        sc = (struct sc_child){ in_dune, out[1], cm[0], ct[0] };
+        sc_child_main();
+    }
+    close(out[1]);
+    sc_expect_token(out[0], log, len);          /* R: running, thread started */
+    kill(pid, SIGSTOP);
+    sc_status(pid, WUNTRACED, log, len);
+    kill(pid, SIGCONT);
+    sc_status(pid, WCONTINUED, log, len);
+    sc_expect_token(out[0], log, len);          /* C: the SIGCONT handler */
+    ck_assert_int_eq(write(cm[1], "t", 1), 1);  /* now stop yourself */
+    sc_status(pid, WUNTRACED, log, len);
+    kill(pid, SIGCONT);
+    sc_status(pid, WCONTINUED, log, len);
+    sc_expect_token(out[0], log, len);          /* C */
+    sc_expect_token(out[0], log, len);          /* T: raise returned */
+    ck_assert_int_eq(write(ct[1], "g", 1), 1);  /* the thread's read */
+    sc_expect_token(out[0], log, len);          /* W */
+    sc_expect_token(out[0], log, len);          /* D */
+    sc_status(pid, 0, log, len);
+    close(out[0]);
+    close(cm[1]);
+    close(ct[1]);
+}
+
+/* SIGSTOP from the parent, SIGTSTP's default action, SIGCONT with a
+ * handler (run in the guest): a Dune process, and its thread blocked in a
+ * forwarded read, behave as the same program natively. */
+START_TEST(test_stop_continue)
+{
+    char native[256], dune[256];
+
+    stop_cont_run(false, native, sizeof native);
+    stop_cont_run(true, dune, sizeof dune);
+    printf("stop_continue: native: %s\nstop_continue: dune:   %s\n", native, dune);
+    ck_assert_str_eq(native, "R1 stop19 cont C1 stop20 cont C1 T1 W1 D1 exit0 ");
+    ck_assert_str_eq(dune, native);
+}
+END_TEST
+
+/* ---- CPL0 mode (emulated here: raw code and raw system calls only) ---- */
+
+#define C0_STACK (64 << 10)
+
+static long raw3(long nr, long a, long b, long c)
+{
+    long r;
+
+    __asm__ volatile("syscall" : "=a"(r) : "a"(nr), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+    return r;
+}
+
+/* What a raw thread saw; plain stores only. */
+struct c0_result {
+    volatile long pid, tid, cpl, active, wrote;
+};
+static struct c0_result c0_res[2];
+static volatile int c0_which;
+static int c0_pipe[2];
+
+static void c0_thread_fn(void)
+{
+    struct c0_result *r = &c0_res[c0_which];
+    unsigned short cs;
+
+    __asm__ volatile("mov %%cs, %0" : "=r"(cs));
+    r->cpl = cs & 3;
+    r->active = dune_active(); /* reads this thread's own TLS */
+    r->pid = raw3(SYS_getpid, 0, 0, 0);
+    r->tid = raw3(SYS_gettid, 0, 0, 0);
+    r->wrote = raw3(SYS_write, c0_pipe[1], (long)"t", 1);
+}
+
+/*
+ * clone() a thread without glibc (pthread_create runs vector code, see
+ * test_cpl0_pthread_create): its own stack, its own TLS block (Dune's
+ * host side keeps per-thread state there), cleared *ctid at exit.
+ */
+static long c0_clone(char *stack, char *tls, volatile int *ctid)
+{
+    unsigned long flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
+                          CLONE_SYSVSEM | CLONE_SETTLS | CLONE_CHILD_CLEARTID;
+    register long r10 __asm__("r10") = (long)ctid;
+    register long r8 __asm__("r8") = (long)tls;
+    register long r9 __asm__("r9") = (long)c0_thread_fn;
+    long ret;
+
+    *(void **)tls = tls; /* TCB self pointer, as the ABI has it */
+    __asm__ volatile("syscall\n\t"
+                     "testq %%rax, %%rax\n\t"
+                     "jnz 1f\n\t"
+                     "xorl %%ebp, %%ebp\n\t"
+                     "call *%%r9\n\t"
+                     "movl $60, %%eax\n\t"
+                     "xorl %%edi, %%edi\n\t"
+                     "syscall\n\t"
+                     "1:"
+                     : "=a"(ret)
+                     : "a"((long)SYS_clone), "D"(flags), "S"(stack + C0_STACK), "d"(0L),
+                       "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+
+static void c0_join(volatile int *ctid)
+{
+    int v;
+
+    while ((v = *ctid) != 0)
+        raw3(SYS_futex, (long)ctid, FUTEX_WAIT, v);
+}
+
+/* Two raw threads in turn inside a CPL0-mode Dune: each runs at CPL0 on
+ * a vCPU, forwards its system calls, and the second reuses the first's
+ * vCPU.  Results are checked after leaving (Check's asserts use libc). */
+START_TEST(test_cpl0_threads)
+{
+    char *mem = mmap(NULL, 4 * C0_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                     -1, 0);
+    volatile int ctid[2] = { 1, 1 };
+    long tids[2], entered, left, pid = getpid();
+    struct timespec t0, t1;
+    char buf[2];
+
+    ck_assert_ptr_ne(mem, MAP_FAILED);
+    ck_assert_int_eq(pipe(c0_pipe), 0);
+    setenv("DUNE_MODE", "cpl0", 1);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    entered = dune_enter(NULL);
+    for (int i = 0; i < 2 && entered == 0; i++) {
+        c0_which = i;
+        tids[i] = c0_clone(mem + 2 * i * C0_STACK, mem + (2 * i + 1) * C0_STACK + C0_STACK / 2,
+                           &ctid[i]);
+        if (tids[i] > 0)
+            c0_join(&ctid[i]);
+    }
+    left = dune_leave();
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ck_assert_int_eq(entered, 0);
+    ck_assert_int_eq(left, 0);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_gt(tids[i], 0);
+        ck_assert_int_eq(c0_res[i].cpl, 0);
+        ck_assert_int_eq(c0_res[i].active, 1);
+        ck_assert_int_eq(c0_res[i].pid, pid);
+        ck_assert_int_eq(c0_res[i].tid, tids[i]);
+        ck_assert_int_eq(c0_res[i].wrote, 1);
+    }
+    ck_assert_int_eq(read(c0_pipe[0], buf, 2), 2);
+    printf("cpl0_threads: enter + 2 raw threads + leave: %.1f ms\n",
+           (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+}
+END_TEST
+
+/* The same VM's vCPU count, read while inside: main + one reused. */
+START_TEST(test_cpl0_vcpu_reuse)
+{
+    char *mem = mmap(NULL, 4 * C0_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                     -1, 0);
+    volatile int ctid[3] = { 1, 1, 1 };
+    volatile unsigned vcpus[3];
+    long entered, left;
+
+    ck_assert_int_eq(pipe(c0_pipe), 0);
+    setenv("DUNE_MODE", "cpl0", 1);
+    entered = dune_enter(NULL);
+    for (int i = 0; i < 3 && entered == 0; i++) {
+        c0_which = i & 1;
+        if (c0_clone(mem, mem + 3 * C0_STACK, &ctid[i]) > 0)
+            c0_join(&ctid[i]);
+        /* dune_status() would run libc: read the count it reports */
+        vcpus[i] = dune_active_vcpus();
+    }
+    left = dune_leave();
+    ck_assert_int_eq(entered, 0);
+    ck_assert_int_eq(left, 0);
+    for (int i = 0; i < 3; i++)
+        ck_assert_uint_eq(vcpus[i], 1); /* the thread's vCPU went back */
+    ck_assert_int_eq(c0_res[0].active, 1);
+}
+END_TEST
+
+static void *c0_nothing(void *arg)
+{
+    return arg;
+}
+
+/*
+ * pthread_create at emulated CPL0.  On bare metal it must simply work.
+ * Here KVM's instruction emulator runs every CPL0 instruction and cannot
+ * run vector code: it stops (KVM_INTERNAL_ERROR_EMULATION) in glibc, at
+ * the lazy-binding resolver's xsavec or in memset, whose every x86-64
+ * variant (even __memset_sse2_unaligned: movd %esi,%xmm0) uses vector
+ * registers.  The child reports where; we print that as the SKIP reason.
+ */
+START_TEST(test_cpl0_pthread_create)
+{
+    int err[2], st;
+    char msg[256] = "";
+    unsigned long rip = 0;
+    pid_t pid;
+    ssize_t n;
+
+    ck_assert_int_eq(pipe(err), 0);
+    pid = fork();
+    if (pid == 0) {
+        struct dune_options o = { .mode = DUNE_MODE_CPL0 };
+        pthread_t t;
+        void *res = NULL;
+        /* Bind pthread_create natively first: otherwise the lazy-binding
+         * resolver's xsavec is what stops first. */
+        if (pthread_create(&t, NULL, c0_nothing, NULL) == 0)
+            pthread_join(t, NULL);
+        dup2(err[1], 2);
+        if (dune_enter(&o) != 0)
+            _exit(90);
+        if (pthread_create(&t, NULL, c0_nothing, (void *)7L) != 0 || pthread_join(t, &res))
+            _exit(91);
+        dune_leave();
+        _exit(res == (void *)7L ? 0 : 92);
+    }
+    close(err[1]);
+    n = read(err[0], msg, sizeof msg - 1);
+    msg[n > 0 ? n : 0] = 0;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        return; /* it works here */
+    ck_assert_msg(strstr(msg, "emulation failed"), "pthread_create at CPL0 failed otherwise: %s",
+                  msg);
+    {
+        char *at = strstr(msg, "rip ");
+        Dl_info dl = { 0 };
+        const unsigned char *ip;
+        if (at)
+            rip = strtoul(at + 4, NULL, 16);
+        ck_assert(dladdr((void *)rip, &dl)); /* fork kept the same addresses */
+        ip = (const unsigned char *)rip;
+        printf("SKIP cpl0_pthread_create: KVM's instruction emulator (guest CPL0 is emulated "
+               "on kvm_pvm) cannot run glibc's vector code: pthread_create stopped at "
+               "%s+%#lx (%s), instruction bytes %02x %02x %02x %02x\n",
+               dl.dli_fname, rip - (unsigned long)dl.dli_fbase,
+               dl.dli_sname ? dl.dli_sname : "a local symbol", ip[0], ip[1], ip[2], ip[3]);
+    }
+}
+END_TEST
+
+/* ---- the last leave releases the VM ---- */
+
+/* Descriptors that are Dune's: /dev/kvm, the VM and its vCPUs (anonymous
+ * inodes "kvm-vm", "kvm-vcpu:N") and the /proc/self/maps reader. */
+static int count_dune_fds(int *kvm_dev)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    char path[300], target[256];
+    int n = 0;
+
+    *kvm_dev = 0;
+    while ((e = readdir(d))) {
+        ssize_t len;
+        snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+        len = readlink(path, target, sizeof target - 1);
+        if (len < 0)
+            continue;
+        target[len] = 0;
+        if (!strcmp(target, "/dev/kvm"))
+            (*kvm_dev)++;
+        if (!strcmp(target, "/dev/kvm") || strstr(target, "kvm-") || strstr(target, "/maps"))
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Bytes of address space mapped: what the VM's page tables, stubs and
+ * vCPU stacks would leak if they stayed behind. */
+static unsigned long mapped_bytes(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    unsigned long a, b, total = 0;
+    char line[512];
+
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "%lx-%lx", &a, &b) == 2)
+            total += b - a;
+    fclose(f);
+    return total;
+}
+
+static sigjmp_buf fault_jb;
+static void on_segv_jump(int sig)
+{
+    (void)sig;
+    siglongjmp(fault_jb, 1);
+}
+
+static void *in_dune_thread(void *arg)
+{
+    (void)arg;
+    return (void *)(long)(dune_active() && getppid() > 0 ? 1 : 0);
+}
+
+/* What a program does inside: syscalls, a fault caught by its handler,
+ * a thread of its own (also inside).  Returns 0 or the failing step. */
+static int work_inside(char *noaccess)
+{
+    int p[2];
+    char c = 0;
+    pthread_t t;
+    void *res = NULL;
+
+    if (!dune_active() || pipe(p) != 0)
+        return 1;
+    if (write(p[1], "k", 1) != 1 || read(p[0], &c, 1) != 1 || c != 'k')
+        return 2;
+    close(p[0]);
+    close(p[1]);
+    if (sigsetjmp(fault_jb, 1) == 0) {
+        *(volatile char *)noaccess = 1;
+        return 3; /* no SIGSEGV */
+    }
+    if (pthread_create(&t, NULL, in_dune_thread, NULL) != 0 || pthread_join(t, &res) != 0)
+        return 4;
+    return res == (void *)1L ? 0 : 5;
+}
+
+/* Enter and leave 20 times: after each last leave no Dune descriptor is
+ * open, the vCPUs are gone and the address space is back to its size;
+ * every entry builds a new VM in which the program works as before. */
+START_TEST(test_last_leave_releases_vm)
+{
+    char *noaccess = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    struct sigaction sa = { .sa_handler = on_segv_jump };
+    unsigned long gen = dune_vm_generation(), bytes = 0;
+    int fds0 = count_fds(), kvm;
+    struct dune_status st;
+    struct timespec t0, t1;
+
+    sigaction(SIGSEGV, &sa, NULL);
+    ck_assert_int_eq(count_dune_fds(&kvm), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 20; i++) {
+        enter();
+        ck_assert_uint_gt(count_dune_fds(&kvm), 2);
+        ck_assert_int_eq(kvm, 1);
+        ck_assert_uint_eq(dune_vm_generation(), gen + 1 + i);
+        ck_assert_int_eq(work_inside(noaccess), 0);
+        ck_assert_int_eq(dune_leave(), 0);
+        ck_assert_int_eq(count_dune_fds(&kvm), 0);
+        ck_assert_int_eq(kvm, 0);
+        ck_assert_int_eq(count_fds(), fds0);
+        dune_status(&st);
+        ck_assert_uint_eq(st.vcpus, 0);
+        ck_assert_uint_eq(st.memslots, 0);
+        /* The first round leaves glibc's cached thread stack behind. */
+        if (i == 1)
+            bytes = mapped_bytes();
+        else if (i > 1)
+            ck_assert_uint_eq(mapped_bytes(), bytes);
+        ck_assert_int_eq(work_inside(noaccess) == 1, 1); /* natively: not active */
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    printf("last_leave_releases_vm: %.2f ms per enter+work+leave cycle\n",
+           ((t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6) / 20);
+}
+END_TEST
+
+static void *exit_inside(void *arg)
+{
+    int *go = arg;
+
+    while (!__atomic_load_n(go, __ATOMIC_ACQUIRE))
+        sched_yield();
+    return (void *)(long)dune_active();
+}
+
+/* A thread still inside keeps the VM; when it exits as the last one
+ * inside, the VM goes with it. */
+START_TEST(test_last_exit_releases_vm)
+{
+    pthread_t t;
+    void *res;
+    int go = 0, kvm;
+
+    enter();
+    ck_assert_int_eq(pthread_create(&t, NULL, exit_inside, &go), 0);
+    ck_assert_int_eq(dune_leave(), 0);
+    ck_assert_uint_gt(count_dune_fds(&kvm), 0); /* the thread is inside */
+    ck_assert_uint_eq(dune_active_vcpus(), 1);
+    __atomic_store_n(&go, 1, __ATOMIC_RELEASE);
+    ck_assert_int_eq(pthread_join(t, &res), 0);
+    ck_assert_ptr_eq(res, (void *)1L);
+    ck_assert_int_eq(count_dune_fds(&kvm), 0);
+    ck_assert_uint_eq(dune_active_vcpus(), 0);
+    enter(); /* and a new VM works */
+    ck_assert_int_eq(getppid(), getppid());
+    ck_assert_int_eq(dune_leave(), 0);
+    ck_assert_int_eq(count_dune_fds(&kvm), 0);
+}
+END_TEST
+
+static void *enter_leave_loop(void *arg)
+{
+    long ok = 1;
+
+    (void)arg;
+    for (int i = 0; i < 15 && ok; i++) {
+        ok = dune_enter(NULL) == 0 && dune_active() && getppid() > 0 && getpid() > 0;
+        ok = dune_leave() == 0 && ok && !dune_active();
+    }
+    return (void *)ok;
+}
+
+/* Threads entering and leaving at once, while another thread never
+ * enters: each leave may be the last one and tear the VM down under a
+ * concurrent enter.  Nobody may crash or fail, and at the end no Dune
+ * descriptor is left. */
+START_TEST(test_concurrent_enter_leave)
+{
+    struct worker native = { .id = 3 };
+    pthread_t t[3];
+    void *res;
+    int kvm;
+
+    ck_assert_int_eq(pthread_create(&t[2], NULL, work, &native), 0);
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, enter_leave_loop, NULL), 0);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(pthread_join(t[i], &res), 0);
+        ck_assert_ptr_eq(res, (void *)1L);
+    }
+    ck_assert_int_eq(pthread_join(t[2], NULL), 0);
+    ck_assert_int_eq(native.ok, 1);
+    ck_assert_int_eq(native.active, 0);
+    ck_assert_int_eq(count_dune_fds(&kvm), 0);
+    ck_assert_uint_gt(dune_vm_generation(), 1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("dune-threads");
-    TCase *tc = tcase_create("threads-signals");
+    TCase *tc = tcase_create("threads-signals"), *rel, *c0;
     SRunner *sr;
     int failed;
 
@@ -463,7 +1002,20 @@ int main(void)
     tcase_add_test(tc, test_fork_stays_inside);
     tcase_add_test(tc, test_fork_dirty_log_conservative);
     tcase_add_test(tc, test_leave_reenter_threads);
+    tcase_add_test(tc, test_stop_continue);
     suite_add_tcase(s, tc);
+    rel = tcase_create("release");
+    tcase_set_timeout(rel, 120);
+    tcase_add_test(rel, test_last_leave_releases_vm);
+    tcase_add_test(rel, test_last_exit_releases_vm);
+    tcase_add_test(rel, test_concurrent_enter_leave);
+    suite_add_tcase(s, rel);
+    c0 = tcase_create("cpl0");
+    tcase_set_timeout(c0, 60);
+    tcase_add_test(c0, test_cpl0_threads);
+    tcase_add_test(c0, test_cpl0_vcpu_reuse);
+    tcase_add_test(c0, test_cpl0_pthread_create);
+    suite_add_tcase(s, c0);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);

@@ -124,6 +124,24 @@ START_TEST(test_shootdown_in_forked_child)
 }
 END_TEST
 
+/* The last leave releases the VM; the next one must log the area again. */
+START_TEST(test_shootdown_after_new_vm)
+{
+    for (int round = 0; round < 2; round++) {
+        pthread_t t;
+        enter();
+        atomic_store(&spin_state, 0);
+        ck_assert_int_eq(pthread_create(&t, NULL, spinner, NULL), 0);
+        while (atomic_load(&spin_state) != 1)
+            ;
+        ck_assert_int_eq(dune_tlb_shootdown(), 0);
+        atomic_store(&spin_state, 2);
+        pthread_join(t, NULL);
+        ck_assert_int_eq(dune_leave(), 0);
+    }
+}
+END_TEST
+
 /* Handshake between the collector (main) and the writer: phase 4r+1 asks
  * the writer to warm its TLB, 4r+3 to write again after the clear. */
 static char *area;
@@ -203,6 +221,7 @@ int main(void)
     tcase_add_test(tc, test_alone_is_free);
     tcase_add_test(tc, test_shootdown_with_spinning_vcpu);
     tcase_add_test(tc, test_shootdown_in_forked_child);
+    tcase_add_test(tc, test_shootdown_after_new_vm);
     tcase_add_test(tc, test_write_after_remote_clear_is_seen);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

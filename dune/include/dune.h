@@ -47,8 +47,16 @@ DUNE_API int dune_init(void);
 DUNE_API int dune_enter(const struct dune_options *opts);
 
 /* Return the calling thread to native execution at the same point and
- * release its vCPU.  -ENOTCONN if the thread is not inside Dune. */
+ * release its vCPU.  -ENOTCONN if the thread is not inside Dune.  When no
+ * thread is left inside (the last one leaves or exits), the VM is released
+ * with all its descriptors and memory; the next dune_enter() builds a new
+ * one. */
 DUNE_API int dune_leave(void);
+
+/* Which VM: 0 before the first, a new number for each VM created.  Guest
+ * PTE bits and the KVM dirty log belong to one VM and do not carry over to
+ * the next, nor do they see writes made while there was none. */
+DUNE_API unsigned long dune_vm_generation(void);
 
 /* What a child created by fork()/vfork() inside Dune does: stay inside
  * (default: it gets a VM of its own) or continue natively.  The DUNE_FORK

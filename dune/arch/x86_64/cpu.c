@@ -230,6 +230,22 @@ int arch_vm_setup(void)
     return 0;
 }
 
+/* Undo arch_vm_setup(): the VM is going away. */
+void arch_vm_teardown(void)
+{
+    pt_free();
+    if (dune_vm.idt)
+        munmap(dune_vm.idt, PAGE_SIZE);
+    if (dune_vm.syscall_stub)
+        munmap((void *)dune_vm.syscall_stub, PAGE_SIZE);
+    if (dune_vm.mmio_base)
+        munmap((void *)dune_vm.mmio_base, SLOT_ALIGN);
+    free(dune_vm.cpuid);
+    dune_vm.idt = NULL;
+    dune_vm.syscall_stub = dune_vm.mmio_base = 0;
+    dune_vm.cpuid = NULL;
+}
+
 uint64_t arch_fs_base(void)
 {
     unsigned long base = 0;

@@ -5,8 +5,8 @@
  * guest-physical == host-virtual holds for them too: an entry's address field
  * is simply the host pointer to the next table.  The pool is mirrored into
  * the guest like any other mapping, which lets Dune-aware guest code read
- * PTEs directly.  Tables are never freed: a process's address space shape is
- * bounded and reused.
+ * PTEs directly.  Tables are freed only with the whole VM: a process's
+ * address space shape is bounded and reused.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -81,6 +81,16 @@ int pt_init(void)
     return root ? 0 : -ENOMEM;
 }
 
+/* Drop every table (the VM is going away). */
+void pt_free(void)
+{
+    for (unsigned i = 0; i < nchunks; i++)
+        munmap((void *)chunks[i][0], chunks[i][1] - chunks[i][0]);
+    nchunks = 0;
+    root = NULL;
+    pool_cur = pool_end = 0;
+}
+
 uintptr_t pt_root(void)
 {
     return (uintptr_t)root;
@@ -90,6 +100,8 @@ uint64_t *pt_lookup(uintptr_t va, bool create)
 {
     uint64_t *t = root;
 
+    if (!t)
+        return NULL; /* no VM (any more) */
     for (int level = 3; level > 0; level--) {
         unsigned idx = (va >> (12 + 9 * level)) & 511;
         if (!(t[idx] & PTE_P)) {

@@ -1,0 +1,80 @@
+/*
+ * dirty_dune.c - what the two Dune backends (pte, kvm) share: a tracked
+ * range and the VM whose bits describe it.
+ *
+ * Both read dirty bits that belong to one VM: its guest page tables (pte)
+ * or its KVM dirty log (kvm).  When the last thread leaves Dune the VM is
+ * released, and the next dune_enter() builds one whose bits start clean;
+ * writes made in between, natively, were seen by no VM.  So each range
+ * remembers the VM it last read from, and after a change owes every one of
+ * its pages once.  Collecting only part of a range pays only that part of
+ * the debt, hence a bitmap rather than a flag.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+
+#include "dirty_backend.h"
+#include "dune.h"
+
+struct dune_range *dune_range_new(uintptr_t start, size_t npages)
+{
+    struct dune_range *r = calloc(1, sizeof *r);
+
+    if (!r)
+        return NULL;
+    r->owed = calloc(DIRTY_WORDS(npages), sizeof *r->owed);
+    if (!r->owed) {
+        free(r);
+        return NULL;
+    }
+    r->start = start;
+    r->npages = npages;
+    r->gen = dune_vm_generation();
+    r->log_gen = 0; /* no VM logs it yet */
+    return r;
+}
+
+void dune_range_free(struct dune_range *r)
+{
+    if (r)
+        free(r->owed);
+    free(r);
+}
+
+/* Has the VM changed since the last call?  If so every page is owed. */
+bool dune_range_vm_changed(struct dune_range *r)
+{
+    unsigned long gen = dune_vm_generation();
+
+    if (gen == r->gen)
+        return false;
+    r->gen = gen;
+    dirty_bits_set_range(r->owed, 0, r->npages);
+    r->nowed = r->npages;
+    return true;
+}
+
+/*
+ * Finish a collect of pages [first, first+n) that read `got` dirty pages
+ * into bitmap: add the owed ones (and pay them), and if the VM changed
+ * while we read, whatever we read is worthless: fail, so that dirty.c
+ * reports every page.
+ */
+long dune_range_finish(struct dune_range *r, size_t first, size_t n, uint64_t *bitmap, long got)
+{
+    bool any = false;
+
+    if (dune_range_vm_changed(r) || got < 0)
+        return got < 0 ? got : -ESTALE; /* the debt stays for the next collect */
+    for (size_t i = 0; i < n && r->nowed; i++) {
+        size_t p = first + i;
+        if (!dirty_bit_get(r->owed, p))
+            continue;
+        r->owed[p / 64] &= ~(1ULL << (p % 64));
+        r->nowed--;
+        dirty_bit_set(bitmap, i);
+        any = true;
+    }
+    return any ? dirty_bits_count(bitmap, n) : got;
+}
