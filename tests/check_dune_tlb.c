@@ -66,24 +66,39 @@ static void *spinner(void *arg)
     return NULL;
 }
 
+/* Start the spinner and wait until it runs in the guest; 0 or an errno. */
+static int start_spinner(pthread_t *t)
+{
+    int r;
+
+    atomic_store(&spin_state, 0);
+    r = pthread_create(t, NULL, spinner, NULL);
+    if (r == 0)
+        while (atomic_load(&spin_state) != 1)
+            ;
+    return r;
+}
+
+static void stop_spinner(pthread_t t)
+{
+    atomic_store(&spin_state, 2);
+    pthread_join(t, NULL);
+}
+
 START_TEST(test_shootdown_with_spinning_vcpu)
 {
     pthread_t t;
     double t0, dt;
 
     enter();
-    atomic_store(&spin_state, 0);
-    ck_assert_int_eq(pthread_create(&t, NULL, spinner, NULL), 0);
-    while (atomic_load(&spin_state) != 1)
-        ;
+    ck_assert_int_eq(start_spinner(&t), 0);
     ck_assert_uint_eq(dune_active_vcpus(), 2);
     ck_assert_int_eq(dune_tlb_shootdown(), 0); /* sets up the logged area */
     t0 = now_us();
     for (int i = 0; i < 20; i++)
         ck_assert_int_eq(dune_tlb_shootdown(), 0);
     dt = (now_us() - t0) / 20;
-    atomic_store(&spin_state, 2);
-    pthread_join(t, NULL);
+    stop_spinner(t);
     printf("# shootdown with 2 vCPUs: %.1f us each\n", dt);
 }
 END_TEST
@@ -98,25 +113,17 @@ START_TEST(test_shootdown_in_forked_child)
     int status;
 
     enter();
-    atomic_store(&spin_state, 0);
-    ck_assert_int_eq(pthread_create(&t, NULL, spinner, NULL), 0);
-    while (atomic_load(&spin_state) != 1)
-        ;
+    ck_assert_int_eq(start_spinner(&t), 0);
     ck_assert_int_eq(dune_tlb_shootdown(), 0);
-    atomic_store(&spin_state, 2);
-    pthread_join(t, NULL);
+    stop_spinner(t);
     pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
         int r;
-        atomic_store(&spin_state, 0);
-        if (pthread_create(&t, NULL, spinner, NULL) != 0)
+        if (start_spinner(&t) != 0)
             _exit(2);
-        while (atomic_load(&spin_state) != 1)
-            ;
         r = dune_tlb_shootdown();
-        atomic_store(&spin_state, 2);
-        pthread_join(t, NULL);
+        stop_spinner(t);
         _exit(r == 0 ? 0 : 3);
     }
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
@@ -130,13 +137,9 @@ START_TEST(test_shootdown_after_new_vm)
     for (int round = 0; round < 2; round++) {
         pthread_t t;
         enter();
-        atomic_store(&spin_state, 0);
-        ck_assert_int_eq(pthread_create(&t, NULL, spinner, NULL), 0);
-        while (atomic_load(&spin_state) != 1)
-            ;
+        ck_assert_int_eq(start_spinner(&t), 0);
         ck_assert_int_eq(dune_tlb_shootdown(), 0);
-        atomic_store(&spin_state, 2);
-        pthread_join(t, NULL);
+        stop_spinner(t);
         ck_assert_int_eq(dune_leave(), 0);
     }
 }
