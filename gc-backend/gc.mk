@@ -29,8 +29,9 @@ if HAVE_CHECK
 # with libgc only, for the run under gc-dune-run (LD_PRELOAD).
 # tests/check_gc_dune.sh runs them once per dirty-page source.
 check_PROGRAMS += tests/check_gc_dune tests/check_gc_dune_plain
-TESTS += tests/check_gc_dune.sh tests/gctest_dune.sh
-EXTRA_DIST += tests/check_gc_dune.sh tests/gctest_dune.sh tests/gctest_no_barrier.h
+TESTS += tests/check_gc_dune.sh tests/gctest_dune.sh tests/bdwgc_tests.sh
+EXTRA_DIST += tests/check_gc_dune.sh tests/gctest_dune.sh tests/gctest_no_barrier.h \
+	tests/bdwgc_tests.sh tests/bdwgc_source.sh
 tests_check_gc_dune_SOURCES = tests/check_gc_dune.c
 tests_check_gc_dune_CFLAGS = $(AM_CFLAGS) $(BDWGC_CFLAGS) $(CHECK_CFLAGS)
 tests_check_gc_dune_LDADD = gc-backend/libgc-dune.la $(BDWGC_LIBS) $(CHECK_LIBS) -ldl
@@ -45,4 +46,8 @@ EXTRA_DIST += tests/compare_backends.sh
 # bdwgc's own gctest against libgc-dune (needs the libgc source package).
 gctest-dune: gc-backend/libgc-dune.la gc-backend/gc-dune-run
 	$(srcdir)/tests/gctest_dune.sh $(BDWGC_SRC)
+# bdwgc's other test programs against libgc-dune; BDWGC_TESTS_SLOW=1 for all
+# the variations.
+bdwgc-tests: gc-backend/libgc-dune.la gc-backend/gc-dune-run
+	$(srcdir)/tests/bdwgc_tests.sh $(BDWGC_SRC)
 endif

@@ -12,67 +12,25 @@
 # libgc-dune must fail -- it shows that the harness can catch a missing page.
 # Exit 77 (skip) when the source cannot be had.
 
-top=$(pwd)
-here=$(cd "$(dirname "$0")" && pwd)
-libdir=$top/gc-backend/.libs
-work=${GCTEST_WORK:-$top/gctest-work}
-src=$1
+bdwgc_name=gctest_dune.sh bdwgc_src=$1
+. "$(dirname "$0")/bdwgc_source.sh"
 
-mkdir -p "$work" || exit 1
-if [ -z "$src" ]; then
-    src=$(ls -d "$work"/libgc-*/ 2>/dev/null | head -1)
-    if [ -z "$src" ]; then
-        (cd "$work" && apt-get source -qq libgc >/dev/null 2>&1)
-        src=$(ls -d "$work"/libgc-*/ 2>/dev/null | head -1)
-    fi
-    if [ -z "$src" ]; then
-        echo "SKIP: no bdwgc source (apt-get source libgc failed: enable deb-src, or pass a directory)"
-        exit 77
-    fi
-fi
-[ -f "$src/tests/test.c" ] || { echo "SKIP: $src/tests/test.c not found"; exit 77; }
-src=$(cd "$src" && pwd)
-
-# Configure like Debian's build to get a matching config.h.
-bld=$work/build
-if [ ! -f "$bld/include/config.h" ]; then
-    mkdir -p "$bld" && (cd "$bld" && "$src/configure" -q --enable-shared --disable-static \
-        --with-libatomic-ops=none --disable-dependency-tracking) >"$work/configure.log" 2>&1 ||
-        { echo "FAIL: configuring $src (see $work/configure.log)"; exit 1; }
-fi
-cflags="-DHAVE_CONFIG_H -I$bld/include -I$src/include -DGC_PTHREAD_START_STANDALONE -g -O2
-        -fno-strict-aliasing -DTEST_MANUAL_VDB -include $bld/include/config.h
-        -include $here/gctest_no_barrier.h"
+cflags="$bdwgc_cflags -DTEST_MANUAL_VDB -include $here/gctest_no_barrier.h"
 gcc $cflags -c -o "$work/test.o" "$src/tests/test.c" 2>"$work/compile.log" ||
     { echo "FAIL: compiling gctest (see $work/compile.log)"; exit 1; }
-gc=$(pkg-config --variable=libdir bdw-gc)/libgc.so
 gcc -o "$work/gctest-plain" "$work/test.o" "$gc" -lpthread -ldl || exit 1
 gcc -o "$work/gctest-linked" "$work/test.o" -L"$libdir" -lgc-dune "$gc" -lpthread -ldl || exit 1
 # Stock gctest (the collector's own mprotect dirty bits), for the Dune core.
-gcc -DHAVE_CONFIG_H -I"$bld/include" -I"$src/include" -DGC_PTHREAD_START_STANDALONE -g -O2 \
-    -fno-strict-aliasing -include "$bld/include/config.h" -c -o "$work/test-stock.o" \
-    "$src/tests/test.c" 2>>"$work/compile.log" || exit 1
+gcc $bdwgc_cflags -c -o "$work/test-stock.o" "$src/tests/test.c" 2>>"$work/compile.log" || exit 1
 gcc -o "$work/gctest-plain-stock" "$work/test-stock.o" "$gc" -lpthread -ldl || exit 1
 
-failed=0 passed=0
-run() {
-    want=$1 label=$2
-    shift 2
-    LD_LIBRARY_PATH=$libdir timeout 300 env "$@" >"$work/out.txt" 2>&1
-    rc=$?
-    # The main process's verdict and totals (a forked child's totals follow
-    # its "[forked child N]" line and are left out).
-    summary=$(awk '/\[forked child/ { skip = 1; next }
-                   skip && /^gc-dune: (backend|checking)/ { next }
-                   { skip = 0 }
-                   /Collector appears to work|Test failed|gc-dune: (backend|checking)/' \
-        "$work/out.txt" | tail -3 | tr '\n' ' ')
-    if { [ "$want" = pass ] && [ $rc -eq 0 ]; } || { [ "$want" = fail ] && [ $rc -ne 0 ]; }; then
-        passed=$((passed + 1)); verdict=ok
-    else
-        failed=$((failed + 1)); verdict=UNEXPECTED; cp "$work/out.txt" "$work/failed-$passed-$failed.txt"
-    fi
-    echo "$verdict: $label (exit $rc, expected $want) $summary"
+# The main process's verdict and totals (a forked child's totals follow
+# its "[forked child N]" line and are left out).
+summarize() {
+    awk '/\[forked child/ { skip = 1; next }
+         skip && /^gc-dune: (backend|checking)/ { next }
+         { skip = 0 }
+         /Collector appears to work|Test failed|gc-dune: (backend|checking)/' "$out" | tail -3
 }
 
 run fail "libgc only, no dirty source" "$work/gctest-plain"
@@ -98,5 +56,4 @@ if [ -e /dev/kvm ]; then
 else
     echo "skip: Dune runs (no /dev/kvm)"
 fi
-echo "gctest_dune.sh: $passed passed, $failed failed"
-[ $failed -eq 0 ]
+finish
