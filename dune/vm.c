@@ -253,14 +253,36 @@ int dune_init(void)
     return r;
 }
 
+/*
+ * In a forked child the inherited /proc/self/maps descriptor still shows
+ * the *parent's* mappings (the file names the process that opened it):
+ * lazy faults on memory the child mapped since would find no mapping and
+ * raise SIGSEGV (SEGV_MAPERR).  Open the child's own, in the same slot.
+ */
+static int reopen_maps(void)
+{
+    long fd = dune_sys6(257 /* openat */, AT_FDCWD, (long)"/proc/self/maps",
+                        O_RDONLY | O_CLOEXEC, 0, 0, 0);
+    long r;
+
+    if (fd < 0)
+        return (int)fd;
+    r = dune_sys3(292 /* dup3 */, fd, dune_vm.maps_fd, O_CLOEXEC);
+    dune_sys3(3 /* close */, fd, 0, 0);
+    return r < 0 ? (int)r : 0;
+}
+
 /* In a forked child: the parent's VM cannot be used (KVM binds a VM to the
  * mm that created it).  Make a new one with the same memslots. */
 int vm_recreate_after_fork(void)
 {
     bool manual = dune_vm.manual_protect;
-    int fd;
+    int fd, r;
 
     pthread_mutex_init(&dune_vm.lock, NULL); /* another thread may have held it */
+    r = reopen_maps();
+    if (r < 0)
+        return r;
     dune_sys3(3 /* close */, dune_vm.vm_fd, 0, 0);
     dune_fd_forget(dune_vm.vm_fd);
     fd = create_vm(dune_vm.kvm_fd);

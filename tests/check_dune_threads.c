@@ -359,6 +359,59 @@ START_TEST(test_fork_stays_inside)
 }
 END_TEST
 
+/* A forked child inside Dune resolves its lazy faults against its *own*
+ * mappings: it once read them through the parent's /proc/self/maps, so a
+ * large (lazily mirrored) mapping made by the child faulted with SIGSEGV,
+ * and a write to a page the child had made read-only came as SEGV_MAPERR
+ * instead of SEGV_ACCERR (Boehm GC's mprotect tracking then gave up). */
+static volatile int segv_code;
+static char *segv_page;
+static void on_segv_code(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    (void)uc;
+    segv_code = si->si_code;
+    mprotect(segv_page, 4096, PROT_READ | PROT_WRITE);
+}
+
+static int child_uses_own_mappings(void)
+{
+    size_t big = 256UL << 20; /* above the eager-mirror limit */
+    char *m = mmap(NULL, big, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    struct sigaction sa;
+
+    if (m == MAP_FAILED)
+        return 2;
+    m[0] = 1;
+    m[big - 1] = 2;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_segv_code;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGSEGV, &sa, NULL);
+    segv_page = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (segv_page == MAP_FAILED)
+        return 3;
+    (void)*(volatile char *)segv_page; /* mirrored read-only */
+    segv_page[0] = 1;
+    return segv_code == SEGV_ACCERR && m[0] + m[big - 1] == 3 ? 0 : 4;
+}
+
+START_TEST(test_fork_child_sees_own_mappings)
+{
+    pid_t pid;
+    int status;
+
+    enter();
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        _exit(child_uses_own_mappings());
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %#x", status);
+}
+END_TEST
+
 /* The child's fresh VM has no dirty log of the parent's writes: its first
  * read must report every logged page, never fewer. */
 START_TEST(test_fork_dirty_log_conservative)
@@ -1001,6 +1054,7 @@ int main(void)
     tcase_add_test(tc, test_default_actions);
     tcase_add_test(tc, test_fork_stays_inside);
     tcase_add_test(tc, test_fork_dirty_log_conservative);
+    tcase_add_test(tc, test_fork_child_sees_own_mappings);
     tcase_add_test(tc, test_leave_reenter_threads);
     tcase_add_test(tc, test_stop_continue);
     suite_add_tcase(s, tc);
