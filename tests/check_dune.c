@@ -27,21 +27,13 @@
 #include <unistd.h>
 
 #include "dune.h"
+#include "dune_test.h"
 
 #define PAGE 4096
 
 /* Addresses nothing maps (hidden from the compiler's bounds checks). */
 static volatile uintptr_t bad8 = 8, bad16 = 16, bad24 = 24, bad32 = 32;
 #define BAD(a) (*(volatile int *)(a))
-
-static void enter(void)
-{
-    struct dune_status st;
-    int r = dune_enter(NULL);
-
-    dune_status(&st);
-    ck_assert_msg(r == 0, "dune_enter: %d (%s)", r, st.reason);
-}
 
 static unsigned cpl(void)
 {

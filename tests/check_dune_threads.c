@@ -27,15 +27,7 @@
 #include <unistd.h>
 
 #include "dune.h"
-
-static void enter(void)
-{
-    struct dune_status st;
-    int r = dune_enter(NULL);
-
-    dune_status(&st);
-    ck_assert_msg(r == 0, "dune_enter: %d (%s)", r, st.reason);
-}
+#include "dune_test.h"
 
 static int count_fds(void)
 {

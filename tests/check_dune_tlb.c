@@ -20,19 +20,11 @@
 #include <unistd.h>
 
 #include "dune.h"
+#include "dune_test.h"
 
 #define PG 4096UL
 #define NP 64     /* pages written per round */
 #define ROUNDS 50
-
-static void enter(void)
-{
-    struct dune_status st;
-    int r = dune_enter(NULL);
-
-    dune_status(&st);
-    ck_assert_msg(r == 0, "dune_enter: %d (%s)", r, st.reason);
-}
 
 static double now_us(void)
 {

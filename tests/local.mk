@@ -5,7 +5,7 @@ if HAVE_DUNE
 if HAVE_CHECK
 check_PROGRAMS += tests/check_dune
 TESTS += tests/check_dune
-tests_check_dune_SOURCES = tests/check_dune.c
+tests_check_dune_SOURCES = tests/check_dune.c tests/dune_test.h
 tests_check_dune_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_dune_LDADD = dune/libdune-core.la $(CHECK_LIBS)
 endif
@@ -26,12 +26,12 @@ if HAVE_DUNE
 if HAVE_CHECK
 check_PROGRAMS += tests/check_dune_threads
 TESTS += tests/check_dune_threads
-tests_check_dune_threads_SOURCES = tests/check_dune_threads.c
+tests_check_dune_threads_SOURCES = tests/check_dune_threads.c tests/dune_test.h
 tests_check_dune_threads_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_dune_threads_LDADD = dune/libdune-core.la $(CHECK_LIBS)
 check_PROGRAMS += tests/check_dune_tlb
 TESTS += tests/check_dune_tlb
-tests_check_dune_tlb_SOURCES = tests/check_dune_tlb.c
+tests_check_dune_tlb_SOURCES = tests/check_dune_tlb.c tests/dune_test.h
 tests_check_dune_tlb_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_dune_tlb_LDADD = dune/libdune-core.la $(CHECK_LIBS)
 endif
