@@ -85,6 +85,11 @@ struct dune_range *dune_range_new(uintptr_t start, size_t npages);
 void dune_range_free(struct dune_range *r);
 bool dune_range_vm_changed(struct dune_range *r);
 long dune_range_finish(struct dune_range *r, size_t first, size_t n, uint64_t *bitmap, long got);
+void dune_range_start_clean(struct dune_range *r,
+                            long (*read_clear)(void *, size_t, uint64_t *));
+int dune_backend_open(int (*probe)(char *, size_t), void **state, char *why, size_t whylen);
+void dune_backend_close(void *state);
+void dune_backend_untrack(void *state, void *range);
 
 /* ---- helpers shared by the backends (dirty.c) ---- */
 

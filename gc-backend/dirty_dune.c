@@ -59,7 +59,8 @@ bool dune_range_vm_changed(struct dune_range *r)
  * Finish a collect of pages [first, first+n) that read `got` dirty pages
  * into bitmap: add the owed ones (and pay them), and if the VM changed
  * while we read, whatever we read is worthless: fail, so that dirty.c
- * reports every page.
+ * reports every page.  So it does when threads run natively: they write
+ * without guest page tables or the dirty log, and we cannot know.
  */
 long dune_range_finish(struct dune_range *r, size_t first, size_t n, uint64_t *bitmap, long got)
 {
@@ -76,5 +77,44 @@ long dune_range_finish(struct dune_range *r, size_t first, size_t n, uint64_t *b
         dirty_bit_set(bitmap, i);
         any = true;
     }
+    if (dune_native_threads())
+        return -EXDEV;
     return any ? dirty_bits_count(bitmap, n) : got;
+}
+
+/* ---- the parts of dirty_ops both Dune backends share ---- */
+
+/* Open after a successful probe: host-kernel writes into guest memory are
+ * invisible to both bits, so the syscall layer reports them to dirty.c. */
+int dune_backend_open(int (*probe)(char *, size_t), void **state, char *why, size_t whylen)
+{
+    int r = probe(why, whylen);
+
+    if (r < 0)
+        return r;
+    dune_set_host_write_hook(dirty_note_write);
+    *state = NULL;
+    return 0;
+}
+
+void dune_backend_close(void *state)
+{
+    (void)state;
+}
+
+void dune_backend_untrack(void *state, void *range)
+{
+    (void)state;
+    dune_range_free(range);
+}
+
+/* A range starts clean: read and drop what its bits hold already. */
+void dune_range_start_clean(struct dune_range *r,
+                            long (*read_clear)(void *, size_t, uint64_t *))
+{
+    uint64_t *scratch = calloc(DIRTY_WORDS(r->npages), sizeof *scratch);
+
+    if (scratch)
+        read_clear((void *)r->start, r->npages * DIRTY_PAGE_SIZE, scratch);
+    free(scratch);
 }

@@ -60,18 +60,7 @@ static int kvm_probe(char *why, size_t whylen)
 
 static int kvm_open(void **state, char *why, size_t whylen)
 {
-    int r = kvm_probe(why, whylen);
-
-    if (r < 0)
-        return r;
-    dune_set_host_write_hook(dirty_note_write);
-    *state = NULL;
-    return 0;
-}
-
-static void kvm_close(void *state)
-{
-    (void)state;
+    return dune_backend_open(kvm_probe, state, why, whylen);
 }
 
 /* Log the range in the current VM (slots are shared with other ranges,
@@ -92,7 +81,6 @@ static int kvm_log_on(struct dune_range *kr)
 static int kvm_track(void *state, uintptr_t start, size_t npages, void **range)
 {
     struct dune_range *kr = dune_range_new(start, npages);
-    uint64_t *scratch;
     int r;
 
     (void)state;
@@ -103,19 +91,10 @@ static int kvm_track(void *state, uintptr_t start, size_t npages, void **range)
         dune_range_free(kr);
         return r;
     }
-    /* Start clean: drop whatever the slots logged before. */
-    scratch = calloc(DIRTY_WORDS(npages), sizeof *scratch);
-    if (scratch)
-        dune_dirty_log_read_clear((void *)start, npages * DIRTY_PAGE_SIZE, scratch);
-    free(scratch);
+    /* Drop whatever the slots logged before. */
+    dune_range_start_clean(kr, dune_dirty_log_read_clear);
     *range = kr;
     return 0;
-}
-
-static void kvm_untrack(void *state, void *range)
-{
-    (void)state;
-    dune_range_free(range);
 }
 
 /* A VM built since the last collect does not log the range yet: turn
@@ -131,10 +110,7 @@ static long kvm_collect(void *state, void *range, size_t first, size_t n, uint64
     if (r == 0)
         r = dune_dirty_log_read_clear((void *)(kr->start + first * DIRTY_PAGE_SIZE),
                                       n * DIRTY_PAGE_SIZE, bitmap);
-    r = dune_range_finish(kr, first, n, bitmap, r);
-    if (r >= 0 && dune_native_threads())
-        return -EXDEV; /* unseen writers exist: dirty.c marks everything */
-    return r;
+    return dune_range_finish(kr, first, n, bitmap, r);
 }
 
 const struct dirty_ops dirty_kvm_ops = {
@@ -142,8 +118,8 @@ const struct dirty_ops dirty_kvm_ops = {
     .id = DIRTY_KVM,
     .probe = kvm_probe,
     .open = kvm_open,
-    .close = kvm_close,
+    .close = dune_backend_close,
     .track = kvm_track,
-    .untrack = kvm_untrack,
+    .untrack = dune_backend_untrack,
     .collect = kvm_collect,
 };

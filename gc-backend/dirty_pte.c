@@ -47,40 +47,19 @@ static int pte_probe(char *why, size_t whylen)
 
 static int pte_open(void **state, char *why, size_t whylen)
 {
-    int r = pte_probe(why, whylen);
-
-    if (r < 0)
-        return r;
-    dune_set_host_write_hook(dirty_note_write);
-    *state = NULL;
-    return 0;
-}
-
-static void pte_close(void *state)
-{
-    (void)state;
+    return dune_backend_open(pte_probe, state, why, whylen);
 }
 
 static int pte_track(void *state, uintptr_t start, size_t npages, void **range)
 {
     struct dune_range *pr = dune_range_new(start, npages);
-    uint64_t *scratch;
 
     (void)state;
     if (!pr)
         return -ENOMEM;
-    scratch = calloc(DIRTY_WORDS(npages), sizeof *scratch);
-    if (scratch)
-        dune_dirty_read_clear((void *)start, npages * DIRTY_PAGE_SIZE, scratch);
-    free(scratch);
+    dune_range_start_clean(pr, dune_dirty_read_clear);
     *range = pr;
     return 0;
-}
-
-static void pte_untrack(void *state, void *range)
-{
-    (void)state;
-    dune_range_free(range);
 }
 
 static long pte_collect(void *state, void *range, size_t first, size_t n, uint64_t *bitmap)
@@ -94,13 +73,9 @@ static long pte_collect(void *state, void *range, size_t first, size_t n, uint64
     dune_range_vm_changed(pr);
     r = dune_dirty_read_clear((void *)(pr->start + first * DIRTY_PAGE_SIZE), n * DIRTY_PAGE_SIZE,
                               bitmap);
-    r = dune_range_finish(pr, first, n, bitmap, r);
-    /* The read-and-clear flushed every vCPU (a failed shootdown is an
-     * error: dirty.c then reports everything).  Threads running natively
-     * write without page tables at all: we cannot know. */
-    if (r >= 0 && dune_native_threads())
-        return -EXDEV;
-    return r;
+    /* The read-and-clear flushed every vCPU; a failed shootdown is an
+     * error, and dirty.c then reports everything. */
+    return dune_range_finish(pr, first, n, bitmap, r);
 }
 
 const struct dirty_ops dirty_pte_ops = {
@@ -108,8 +83,8 @@ const struct dirty_ops dirty_pte_ops = {
     .id = DIRTY_PTE,
     .probe = pte_probe,
     .open = pte_open,
-    .close = pte_close,
+    .close = dune_backend_close,
     .track = pte_track,
-    .untrack = pte_untrack,
+    .untrack = dune_backend_untrack,
     .collect = pte_collect,
 };
