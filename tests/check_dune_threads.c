@@ -296,6 +296,21 @@ START_TEST(test_sigchld_and_fork_wait)
 }
 END_TEST
 
+/* Run n threads of fn at once; each must return want. */
+static void run_threads(int n, void *(*fn)(void *), void *want)
+{
+    pthread_t t[8];
+    void *res;
+
+    ck_assert_int_le(n, 8);
+    for (int i = 0; i < n; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, fn, NULL), 0);
+    for (int i = 0; i < n; i++) {
+        ck_assert_int_eq(pthread_join(t[i], &res), 0);
+        ck_assert_ptr_eq(res, want);
+    }
+}
+
 static void *fork_in_thread(void *arg)
 {
     int st;
@@ -310,16 +325,8 @@ static void *fork_in_thread(void *arg)
 
 START_TEST(test_fork_in_threads)
 {
-    pthread_t t[4];
-    void *res;
-
     enter();
-    for (int i = 0; i < 4; i++)
-        ck_assert_int_eq(pthread_create(&t[i], NULL, fork_in_thread, NULL), 0);
-    for (int i = 0; i < 4; i++) {
-        ck_assert_int_eq(pthread_join(t[i], &res), 0);
-        ck_assert_ptr_eq(res, (void *)3L);
-    }
+    run_threads(4, fork_in_thread, (void *)3L);
 }
 END_TEST
 
@@ -474,16 +481,8 @@ static void *leave_in_thread(void *arg)
 
 START_TEST(test_leave_reenter_threads)
 {
-    pthread_t t[2];
-    void *res;
-
     enter();
-    for (int i = 0; i < 2; i++)
-        ck_assert_int_eq(pthread_create(&t[i], NULL, leave_in_thread, NULL), 0);
-    for (int i = 0; i < 2; i++) {
-        ck_assert_int_eq(pthread_join(t[i], &res), 0);
-        ck_assert_ptr_eq(res, (void *)1L);
-    }
+    run_threads(2, leave_in_thread, (void *)1L);
 }
 END_TEST
 
@@ -1003,18 +1002,12 @@ static void *enter_leave_loop(void *arg)
 START_TEST(test_concurrent_enter_leave)
 {
     struct worker native = { .id = 3 };
-    pthread_t t[3];
-    void *res;
+    pthread_t nt;
     int kvm;
 
-    ck_assert_int_eq(pthread_create(&t[2], NULL, work, &native), 0);
-    for (int i = 0; i < 2; i++)
-        ck_assert_int_eq(pthread_create(&t[i], NULL, enter_leave_loop, NULL), 0);
-    for (int i = 0; i < 2; i++) {
-        ck_assert_int_eq(pthread_join(t[i], &res), 0);
-        ck_assert_ptr_eq(res, (void *)1L);
-    }
-    ck_assert_int_eq(pthread_join(t[2], NULL), 0);
+    ck_assert_int_eq(pthread_create(&nt, NULL, work, &native), 0);
+    run_threads(2, enter_leave_loop, (void *)1L);
+    ck_assert_int_eq(pthread_join(nt, NULL), 0);
     ck_assert_int_eq(native.ok, 1);
     ck_assert_int_eq(native.active, 0);
     ck_assert_int_eq(count_dune_fds(&kvm), 0);
