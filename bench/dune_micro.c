@@ -180,6 +180,62 @@ static double median_of(double (*fn)(void))
     return v[REPS / 2];
 }
 
+/* ---- inside Dune only: flushing this vCPU's TLB vs all vCPUs' ---- */
+
+static double bench_local_flush(void)
+{
+    int n = quick ? 50 : 200;
+    double t = now();
+
+    for (int i = 0; i < n; i++)
+        dune_flush_tlb();
+    return (now() - t) / n * 1e6;
+}
+
+static double bench_shootdown(void)
+{
+    int n = quick ? 10 : 50;
+    double t = now();
+
+    for (int i = 0; i < n; i++)
+        if (dune_tlb_shootdown() < 0)
+            return -1;
+    return (now() - t) / n * 1e6;
+}
+
+/* A second vCPU that stays in the guest, so the shootdown has a TLB to
+ * reach (alone, it returns at once). */
+static volatile int spin_state;
+static void *spinner(void *arg)
+{
+    (void)arg;
+    spin_state = 1;
+    while (spin_state == 1)
+        __asm__ volatile("pause");
+    return NULL;
+}
+
+static void report_flushes(void)
+{
+    pthread_t t;
+    double local = median_of(bench_local_flush), shoot;
+
+    spin_state = 0;
+    if (pthread_create(&t, NULL, spinner, NULL) != 0)
+        return;
+    while (spin_state != 1)
+        ;
+    shoot = median_of(bench_shootdown);
+    spin_state = 2;
+    pthread_join(t, NULL);
+    if (shoot < 0) {
+        printf("inside Dune: TLB shootdown failed\n");
+        return;
+    }
+    printf("inside Dune: TLB flush of this vCPU %.1f us; shootdown of all vCPUs "
+           "(a second one spinning in the guest) %.1f us, %.1fx\n", local, shoot, shoot / local);
+}
+
 int main(int argc, char **argv)
 {
     struct bench b[] = {
@@ -207,8 +263,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; r == 0 && i < nb; i++)
         b[i].dune = median_of(b[i].fn);
     dune_status(&st);
-    if (r == 0)
-        dune_leave();
 
     printf("dune-micro: median of %d runs, native and inside Dune (mode %s) in one process\n",
            REPS, r == 0 ? dune_mode_name(st.mode) : "unavailable");
@@ -225,8 +279,11 @@ int main(int argc, char **argv)
             printf("| %-24s | %-8s | %10.3f | %10s | %9s |\n", b[i].name, b[i].unit_note,
                    b[i].native * scale, "-", "-");
     }
-    if (r == 0)
+    if (r == 0) {
         printf("inside Dune: %lu syscalls forwarded, %lu exits, %lu faults, %u memslots\n",
                st.syscalls, st.exits, st.faults, st.memslots);
+        report_flushes();
+        dune_leave();
+    }
     return 0;
 }
