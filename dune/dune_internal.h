@@ -141,6 +141,7 @@ struct dune_vm {
     int error;
     char reason[160];
     atomic_ulong syscalls, exits, faults;
+    atomic_ulong shootdowns;  /* dune_tlb_shootdown round trips to KVM */
     int nvcpus;
     unsigned active_vcpus;    /* threads currently inside */
     bool fork_native;         /* forked children leave Dune */

@@ -155,6 +155,7 @@ int dune_status(struct dune_status *st)
     st->syscalls = atomic_load(&dune_vm.syscalls);
     st->exits = atomic_load(&dune_vm.exits);
     st->faults = atomic_load(&dune_vm.faults);
+    st->shootdowns = atomic_load(&dune_vm.shootdowns);
     st->vcpus = (unsigned)dune_vm.nvcpus;
     st->max_vcpus = dune_vm.max_vcpus > 0 ? (unsigned)dune_vm.max_vcpus : 0;
     return 0;

@@ -44,6 +44,39 @@ int dune_pte_walk(void *start, size_t len, dune_pte_fn fn, void *arg)
 /* Flushing page by page is cheaper than a full flush only for a few pages. */
 #define FLUSH_ALL_THRESHOLD 32
 
+/*
+ * A TLB batch (dune_tlb_batch_begin/end): while one is open, the calling
+ * thread's read-and-clears leave the flushes owed, and the end does one
+ * full flush of this vCPU and one shootdown of the others, instead of one
+ * of each per call.  A collector reading many ranges with the world
+ * stopped needs the TLBs clean only before the world resumes.
+ */
+static __thread struct {
+    bool open;
+    bool owed; /* a bit was cleared since the batch began */
+} tlb_batch;
+
+/* Flush what clearing the bits of the pages in bitmap made stale: this
+ * vCPU now, the others by a shootdown; or leave it owed to the batch. */
+static int flush_cleared(uintptr_t s, size_t npages, const uint64_t *bitmap, long n)
+{
+    if (n == 0)
+        return 0;
+    if (tlb_batch.open) {
+        tlb_batch.owed = true;
+        return 0;
+    }
+    if (n > FLUSH_ALL_THRESHOLD) {
+        arch_flush_tlb(0);
+    } else {
+        for (size_t i = 0; i < npages; i++)
+            if (bitmap[i / 64] >> (i % 64) & 1)
+                arch_flush_tlb(s + i * PAGE_SIZE);
+    }
+    /* Another vCPU could still write through an entry with D cached. */
+    return dune_tlb_shootdown();
+}
+
 static long bits_read_clear(void *start, size_t len, uint64_t *bitmap, uint64_t bit)
 {
     uintptr_t s = page_down(start), e = page_up((uintptr_t)start + len);
@@ -66,20 +99,8 @@ static long bits_read_clear(void *start, size_t len, uint64_t *bitmap, uint64_t 
         }
         ((volatile uint64_t *)bitmap)[w] = word;
     }
-    if (n > FLUSH_ALL_THRESHOLD) {
-        arch_flush_tlb(0);
-    } else if (n) {
-        for (size_t i = 0; i < npages; i++)
-            if (bitmap[i / 64] >> (i % 64) & 1)
-                arch_flush_tlb(s + i * PAGE_SIZE);
-    }
-    if (n) {
-        /* Another vCPU could still write through an entry with D cached. */
-        int r = dune_tlb_shootdown();
-        if (r < 0)
-            return r;
-    }
-    return n;
+    int r = flush_cleared(s, npages, bitmap, n);
+    return r < 0 ? r : n;
 }
 
 long dune_dirty_read_clear(void *start, size_t len, uint64_t *bitmap)
@@ -90,6 +111,36 @@ long dune_dirty_read_clear(void *start, size_t len, uint64_t *bitmap)
 long dune_accessed_read_clear(void *start, size_t len, uint64_t *bitmap)
 {
     return bits_read_clear(start, len, bitmap, DUNE_PTE_A);
+}
+
+int dune_tlb_batch_begin(void)
+{
+    if (!dune_self)
+        return -ENOTCONN;
+    if (tlb_batch.open)
+        return -EBUSY;
+    tlb_batch.open = true;
+    tlb_batch.owed = false;
+    return 0;
+}
+
+int dune_tlb_batch_end(void)
+{
+    bool owed = tlb_batch.owed;
+    int r;
+
+    if (!tlb_batch.open)
+        return -EINVAL;
+    tlb_batch.open = false;
+    tlb_batch.owed = false;
+    if (!owed)
+        return 0;
+    if (!dune_self)
+        return -ENOTCONN; /* left Dune inside the batch: nothing to flush with */
+    r = arch_flush_tlb(0);
+    if (r < 0)
+        return r;
+    return dune_tlb_shootdown();
 }
 
 int dune_flush_tlb_page(const void *va)
@@ -261,6 +312,7 @@ int dune_tlb_shootdown(void)
     if (shoot_slot < 0)
         shoot_slot = (int)(atomic_fetch_add(&shoot_next, 1) % SHOOT_PAGES);
     page = a + (size_t)shoot_slot * PAGE_SIZE;
+    atomic_fetch_add_explicit(&dune_vm.shootdowns, 1, memory_order_relaxed);
     *(volatile char *)page = 1;
     n = dune_dirty_log_read_clear(page, PAGE_SIZE, &bit);
     if (n < 0)

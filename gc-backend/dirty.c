@@ -845,14 +845,23 @@ long dirty_collect_all(struct dirty_tracker *t, dirty_fn fn, void *arg)
         return -EINVAL;
     long total = 0;
     pthread_mutex_lock(&t->lock);
-    for (size_t i = 0; i < t->nr; i++) {
-        struct drange *d = t->r[i];
-        long n = collect_range(t, d, 0, d->npages, d->scratch);
-        if (n > 0) {
-            total += n;
-            emit_runs(d, d->scratch, fn, arg);
+    const struct dirty_ops *ops = t->main.ops;
+    bool batch = ops->batch_begin && ops->batch_end;
+    /* Collect every range first and report after: a batching backend's
+     * answer is final only once batch_end has succeeded. */
+    if (batch)
+        ops->batch_begin(t->main.state);
+    for (size_t i = 0; i < t->nr; i++)
+        total += collect_range(t, t->r[i], 0, t->r[i]->npages, t->r[i]->scratch);
+    if (batch && ops->batch_end(t->main.state) < 0) {
+        total = 0;
+        for (size_t i = 0; i < t->nr; i++) {
+            dirty_bits_set_range(t->r[i]->scratch, 0, t->r[i]->npages);
+            total += (long)t->r[i]->npages;
         }
     }
+    for (size_t i = 0; i < t->nr; i++)
+        emit_runs(t->r[i], t->r[i]->scratch, fn, arg);
     pthread_mutex_unlock(&t->lock);
     return total;
 }

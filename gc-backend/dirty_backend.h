@@ -60,6 +60,15 @@ struct dirty_ops {
     long (*collect_certain)(void *state, void *range, size_t first, size_t n, uint64_t *bitmap,
                             uint64_t *certain);
 
+    /* Optional (both or neither): dirty_collect_all() calls batch_begin
+     * before it collects every range and batch_end after, so that work a
+     * collect must do before the world resumes can be done once per pass
+     * instead of once per range (pte: the TLB flush and shootdown).
+     * Nothing is reported before batch_end returns; if it fails (-errno),
+     * every page of every range is reported dirty. */
+    void (*batch_begin)(void *state);
+    int (*batch_end)(void *state);
+
     /* Optional (may be NULL): something outside the CPU's view is about to
      * write, or has written, [start, end) (page-aligned, within a range of
      * this backend).  dirty.c already records the pages as dirty; this hook

@@ -4,7 +4,8 @@
  *
  * Collect reads and clears the D bits of the range and flushes the TLB, in
  * the guest: directly in CPL0 mode, through the CPL0 gate in CPL3 mode,
- * and on the other vCPUs by a shootdown (dune_tlb_shootdown).  As with
+ * and on the other vCPUs by a shootdown (dune_tlb_shootdown); a collect of
+ * every range (dirty_collect_all) does both once, at the end.  As with
  * every backend, a write made by another thread *while* a collect runs
  * may be missed by it (through a TLB entry not flushed yet); Boehm GC
  * collects with the world stopped, as the Dune paper did.
@@ -14,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -73,9 +75,30 @@ static long pte_collect(void *state, void *range, size_t first, size_t n, uint64
     dune_range_vm_changed(pr);
     r = dune_dirty_read_clear((void *)(pr->start + first * DIRTY_PAGE_SIZE), n * DIRTY_PAGE_SIZE,
                               bitmap);
-    /* The read-and-clear flushed every vCPU; a failed shootdown is an
-     * error, and dirty.c then reports everything. */
+    /* The read-and-clear flushed every vCPU (or, in a batch, owes it to
+     * pte_batch_end); a failed shootdown is an error, and dirty.c then
+     * reports everything. */
     return dune_range_finish(pr, first, n, bitmap, r);
+}
+
+/* A collect of every range flushes once, at the end: one local flush and
+ * one shootdown per collection instead of per range with dirty pages.  If
+ * the caller already holds a batch open, its end does the flushing. */
+static __thread bool batch_mine;
+
+static void pte_batch_begin(void *state)
+{
+    (void)state;
+    batch_mine = dune_tlb_batch_begin() == 0;
+}
+
+static int pte_batch_end(void *state)
+{
+    (void)state;
+    if (!batch_mine)
+        return 0;
+    batch_mine = false;
+    return dune_tlb_batch_end();
 }
 
 const struct dirty_ops dirty_pte_ops = {
@@ -87,4 +110,6 @@ const struct dirty_ops dirty_pte_ops = {
     .track = pte_track,
     .untrack = dune_backend_untrack,
     .collect = pte_collect,
+    .batch_begin = pte_batch_begin,
+    .batch_end = pte_batch_end,
 };

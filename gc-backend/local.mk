@@ -12,9 +12,8 @@ gc_backend_libdirty_la_SOURCES = \
 	gc-backend/dirty_mprotect.c
 if HAVE_DUNE
 # The Dune backends (guest PTE D bits, KVM dirty log) implement struct
-# dirty_ops from dirty_backend.h.  Until they exist dirty.c refers to them
-# weakly; with them, uncomment both lines (programs linking libdirty.la then
-# also need dune/libdune.la, for dune_active() and the PTE/log calls).
+# dirty_ops from dirty_backend.h; they call into the Dune core, which
+# libdirty.la therefore carries.
 gc_backend_libdirty_la_SOURCES += gc-backend/dirty_pte.c gc-backend/dirty_kvm.c \
 	gc-backend/dirty_dune.c
 gc_backend_libdirty_la_CPPFLAGS = $(AM_CPPFLAGS) -DDIRTY_DUNE_BACKENDS

@@ -76,6 +76,7 @@ struct dune_status {
     unsigned long syscalls;  /* system calls forwarded to the host */
     unsigned long exits;     /* VM exits of any kind */
     unsigned long faults;    /* guest exceptions handled */
+    unsigned long shootdowns; /* TLB shootdowns that reached other vCPUs */
     unsigned vcpus;          /* vCPUs created (threads inside reuse them) */
     unsigned max_vcpus;      /* KVM's limit: a thread beyond it gets EAGAIN */
 };
@@ -109,6 +110,17 @@ DUNE_API int dune_pte_walk(void *start, size_t len, dune_pte_fn fn, void *arg);
 DUNE_API long dune_dirty_read_clear(void *start, size_t len, uint64_t *bitmap);
 /* Same for the accessed bits. */
 DUNE_API long dune_accessed_read_clear(void *start, size_t len, uint64_t *bitmap);
+
+/* Batch the flushes of the read-and-clears above: between begin and end,
+ * the calling thread's calls clear bits without flushing any TLB, and end
+ * then flushes this vCPU once and shoots down the others once (if a bit
+ * was cleared).  Until end returns 0, every vCPU may still write through
+ * an entry with D cached, unseen: use a batch only while no other thread
+ * writes (a collector with the world stopped).  begin: 0, -ENOTCONN
+ * outside Dune, -EBUSY if a batch is open.  end: 0, -EINVAL without a
+ * batch, or the failed flush's -errno (treat the pages as unflushed). */
+DUNE_API int dune_tlb_batch_begin(void);
+DUNE_API int dune_tlb_batch_end(void);
 
 /* Invalidate the guest TLB entry for one page / the whole guest TLB, on
  * the calling vCPU only. */
