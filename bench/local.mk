@@ -42,9 +42,9 @@ tests_check_bench_LDADD = $(CHECK_LIBS)
 endif HAVE_CHECK
 endif HAVE_BDWGC
 
-EXTRA_DIST += bench/run-suite bench/suite.gp
+EXTRA_DIST += bench/run-suite bench/suite.gp bench/hold-modes
 
-.PHONY: bench
+.PHONY: bench bench-hold
 # The micro-benchmarks first (Dune vs native, dirty-tracking backends),
 # then the GC suite.
 bench: $(BENCH_PROGRAMS) $(BENCH_MICRO)
@@ -56,6 +56,13 @@ bench: $(BENCH_PROGRAMS) $(BENCH_MICRO)
 	 elif test -x bench/dirty-micro; then ./bench/dirty-micro -s 64 -w 1024 -r 2 -R 1; fi
 	QUICK="$(QUICK)" $(SHELL) $(top_srcdir)/bench/run-suite \
 	    --builddir "$(abs_top_builddir)" --srcdir "$(abs_top_srcdir)" $(BENCH_ARGS)
+
+# How long to hold rewritten pages (GC_DUNE_HOLD): the suite in one run with
+# several settings side by side; results in bench/results/hold/.
+bench-hold: $(BENCH_PROGRAMS)
+	BENCH_MODES_FILE="$(abs_top_srcdir)/bench/hold-modes" QUICK="$(QUICK)" \
+	    $(SHELL) $(top_srcdir)/bench/run-suite --builddir "$(abs_top_builddir)" \
+	    --srcdir "$(abs_top_srcdir)" --out "$(abs_top_builddir)/bench/results/hold" $(BENCH_ARGS)
 
 
 include bench/dirty.mk

@@ -61,10 +61,11 @@ int slots_replay(void);
 void slots_reset(void);
 int vm_recreate_after_fork(void);
 int slots_set_dirty_log(uintptr_t start, uintptr_t end, bool on);
-long slots_dirty_read_clear(uintptr_t start, uintptr_t end, uint64_t *bitmap);
+long slots_dirty_read_clear(uintptr_t start, uintptr_t end, uint64_t *bitmap,
+                            const uint64_t *keep);
 unsigned slots_count(void);
 int dirty_log_enable_host(uintptr_t start, size_t len, int on);
-long dirty_log_read_host(uintptr_t start, size_t len, uint64_t *bitmap);
+long dirty_log_read_host(uintptr_t start, size_t len, uint64_t *bitmap, const uint64_t *keep);
 
 /* ---- guest page tables (arch/x86_64/pgtable.c) ---- */
 int pt_init(void);

@@ -208,10 +208,11 @@ static void copy_bits(uint64_t *dst, size_t dst_first, const uint64_t *src, size
  * Read and clear the dirty log for the part of one slot inside [start,end).
  * With manual protection GET does not clear; CLEAR takes a bitmap and clears
  * exactly the bits set in it, so pages of the slot outside the range keep
- * their state.
+ * their state, and so do the pages of `keep` (indexed like out, may be
+ * NULL): they are reported but stay dirty and writable.
  */
 static long slot_read_clear(struct slot *s, uintptr_t start, uintptr_t end, uint64_t *out,
-                            uintptr_t out_base)
+                            uintptr_t out_base, const uint64_t *keep)
 {
     struct kvm_dirty_log log = { .slot = s->id, .dirty_bitmap = s->bitmap };
     size_t first = (start - s->start) / PAGE_SIZE, last = (end - s->start) / PAGE_SIZE;
@@ -237,6 +238,13 @@ static long slot_read_clear(struct slot *s, uintptr_t start, uintptr_t end, uint
         s->bitmap[w] |= forced; /* clearing a clean page is harmless */
         n += __builtin_popcountll(s->bitmap[w]);
     }
+    copy_bits(out, (start - out_base) / PAGE_SIZE, s->bitmap, first, last - first);
+    if (n && keep) {
+        size_t k0 = (start - out_base) / PAGE_SIZE;
+        for (size_t i = 0; i < last - first; i++)
+            if (keep[(k0 + i) / 64] >> ((k0 + i) % 64) & 1)
+                s->bitmap[(first + i) / 64] &= ~(1ULL << ((first + i) % 64));
+    }
     if (n && dune_vm.manual_protect) {
         size_t fw = first / 64 * 64, lw = (last + 63) / 64 * 64;
         struct kvm_clear_dirty_log clr = {
@@ -249,11 +257,11 @@ static long slot_read_clear(struct slot *s, uintptr_t start, uintptr_t end, uint
         if (r < 0)
             return r;
     }
-    copy_bits(out, (start - out_base) / PAGE_SIZE, s->bitmap, first, last - first);
     return n;
 }
 
-long slots_dirty_read_clear(uintptr_t start, uintptr_t end, uint64_t *bitmap)
+long slots_dirty_read_clear(uintptr_t start, uintptr_t end, uint64_t *bitmap,
+                            const uint64_t *keep)
 {
     long total = 0;
 
@@ -269,7 +277,7 @@ long slots_dirty_read_clear(uintptr_t start, uintptr_t end, uint64_t *bitmap)
             return -ENODATA;
         a = s->start > start ? s->start : start;
         b = s->end < end ? s->end : end;
-        n = slot_read_clear(s, a, b, bitmap, start);
+        n = slot_read_clear(s, a, b, bitmap, start, keep);
         if (n < 0)
             return n;
         total += n;

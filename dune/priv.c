@@ -56,9 +56,11 @@ static __thread struct {
     bool owed; /* a bit was cleared since the batch began */
 } tlb_batch;
 
-/* Flush what clearing the bits of the pages in bitmap made stale: this
- * vCPU now, the others by a shootdown; or leave it owed to the batch. */
-static int flush_cleared(uintptr_t s, size_t npages, const uint64_t *bitmap, long n)
+/* Flush what clearing the bits of the pages in bitmap but not in keep
+ * (may be NULL) made stale: this vCPU now, the others by a shootdown; or
+ * leave it owed to the batch.  n: how many pages were cleared. */
+static int flush_cleared(uintptr_t s, size_t npages, const uint64_t *bitmap,
+                         const uint64_t *keep, long n)
 {
     if (n == 0)
         return 0;
@@ -70,14 +72,15 @@ static int flush_cleared(uintptr_t s, size_t npages, const uint64_t *bitmap, lon
         arch_flush_tlb(0);
     } else {
         for (size_t i = 0; i < npages; i++)
-            if (bitmap[i / 64] >> (i % 64) & 1)
+            if ((bitmap[i / 64] & ~(keep ? keep[i / 64] : 0)) >> (i % 64) & 1)
                 arch_flush_tlb(s + i * PAGE_SIZE);
     }
     /* Another vCPU could still write through an entry with D cached. */
     return dune_tlb_shootdown();
 }
 
-static long bits_read_clear(void *start, size_t len, uint64_t *bitmap, uint64_t bit)
+static long bits_read_clear(void *start, size_t len, uint64_t *bitmap, uint64_t bit,
+                            const uint64_t *keep)
 {
     uintptr_t s = page_down(start), e = page_up((uintptr_t)start + len);
     size_t npages = (e - s) / PAGE_SIZE;
@@ -87,30 +90,41 @@ static long bits_read_clear(void *start, size_t len, uint64_t *bitmap, uint64_t 
         return -ENOTCONN;
     /* No libc calls here: in CPL0 mode on a paravirtual KVM this code is
      * emulated, and the emulator cannot run glibc's vector routines. */
+    long cleared = 0;
     for (size_t w = 0; w < (npages + 63) / 64; w++) {
-        uint64_t word = 0;
+        uint64_t word = 0, kept = keep ? keep[w] : 0;
         for (size_t i = w * 64; i < npages && i < w * 64 + 64; i++) {
             uint64_t *pte = pt_lookup(s + i * PAGE_SIZE, false);
             if (!pte || !(*pte & bit))
                 continue;
-            __atomic_fetch_and(pte, ~bit, __ATOMIC_SEQ_CST);
             word |= 1ULL << (i % 64);
             n++;
+            if (kept >> (i % 64) & 1)
+                continue; /* reported, left set: no fault and no flush for it */
+            __atomic_fetch_and(pte, ~bit, __ATOMIC_SEQ_CST);
+            cleared++;
         }
         ((volatile uint64_t *)bitmap)[w] = word;
     }
-    int r = flush_cleared(s, npages, bitmap, n);
+    /* Flush only what was cleared: kept pages' entries are still right. */
+    int r = flush_cleared(s, npages, bitmap, keep, cleared);
     return r < 0 ? r : n;
 }
 
 long dune_dirty_read_clear(void *start, size_t len, uint64_t *bitmap)
 {
-    return bits_read_clear(start, len, bitmap, DUNE_PTE_D);
+    return bits_read_clear(start, len, bitmap, DUNE_PTE_D, NULL);
+}
+
+long dune_dirty_read_clear_except(void *start, size_t len, uint64_t *bitmap,
+                                  const uint64_t *keep)
+{
+    return bits_read_clear(start, len, bitmap, DUNE_PTE_D, keep);
 }
 
 long dune_accessed_read_clear(void *start, size_t len, uint64_t *bitmap)
 {
-    return bits_read_clear(start, len, bitmap, DUNE_PTE_A);
+    return bits_read_clear(start, len, bitmap, DUNE_PTE_A, NULL);
 }
 
 int dune_tlb_batch_begin(void)
@@ -195,13 +209,20 @@ int dune_dirty_log_enable(void *start, size_t len, int on)
     return dirty_log_enable_host((uintptr_t)start, len, on);
 }
 
-long dune_dirty_log_read_clear(void *start, size_t len, uint64_t *bitmap)
+long dune_dirty_log_read_clear_except(void *start, size_t len, uint64_t *bitmap,
+                                      const uint64_t *keep)
 {
     if (!dune_vm.initialized)
         return -ENOTCONN;
     if (dune_self)
-        return hc3(DUNE_HC_DIRTY_LOG_READ, (long)start, (long)len, (long)bitmap);
-    return dirty_log_read_host((uintptr_t)start, len, bitmap);
+        return dune_sys6(DUNE_HC_DIRTY_LOG_READ, (long)start, (long)len, (long)bitmap,
+                         (long)keep, 0, 0);
+    return dirty_log_read_host((uintptr_t)start, len, bitmap, keep);
+}
+
+long dune_dirty_log_read_clear(void *start, size_t len, uint64_t *bitmap)
+{
+    return dune_dirty_log_read_clear_except(start, len, bitmap, NULL);
 }
 
 /* Host side of the two hypercalls above. */
@@ -218,13 +239,14 @@ int dirty_log_enable_host(uintptr_t start, size_t len, int on)
     return r;
 }
 
-long dirty_log_read_host(uintptr_t start, size_t len, uint64_t *bitmap)
+long dirty_log_read_host(uintptr_t start, size_t len, uint64_t *bitmap, const uint64_t *keep)
 {
     long r;
 
     pthread_mutex_lock(&dune_vm.lock);
-    r = dune_vm.initialized ? slots_dirty_read_clear(page_down(start), page_up(start + len), bitmap)
-                            : -ENOTCONN;
+    r = dune_vm.initialized
+            ? slots_dirty_read_clear(page_down(start), page_up(start + len), bitmap, keep)
+            : -ENOTCONN;
     pthread_mutex_unlock(&dune_vm.lock);
     return r;
 }

@@ -315,7 +315,7 @@ static long hypercall(struct dune_vcpu *v, struct kvm_regs *r)
     case DUNE_HC_DIRTY_LOG_ENABLE:
         return dirty_log_enable_host(r->rdi, r->rsi, (int)r->rdx);
     case DUNE_HC_DIRTY_LOG_READ:
-        return dirty_log_read_host(r->rdi, r->rsi, (uint64_t *)r->rdx);
+        return dirty_log_read_host(r->rdi, r->rsi, (uint64_t *)r->rdx, (const uint64_t *)r->r10);
     default:
         return -ENOSYS;
     }

@@ -319,6 +319,7 @@ struct drange {
     atomic_bool any_noted;           /* fast path: nothing in `noted` */
     _Atomic uint64_t *noted;         /* pages given to dirty_note_write() */
     uint64_t *scratch;               /* collect_all's output */
+    struct dirty_hold *hold;         /* NULL unless the backend can hold */
     uint64_t *ref_bits, *ref_sure;   /* checking mode: reference's answer, */
     uint64_t *carry;                 /* its certain part, our last answer, */
     uint64_t *owed1, *owed2;         /* pages it still owes (1, 2 cycles) */
@@ -332,6 +333,7 @@ struct dirty_tracker {
     struct dirty_check_stats stats;
     struct drange **r;     /* sorted by start */
     size_t nr, capr;
+    unsigned hold;         /* collects a rewritten page is held (dirty_hold.c) */
     char why[512];
 };
 
@@ -358,6 +360,23 @@ enum dirty_backend dirty_backend_of(const struct dirty_tracker *t)
 const char *dirty_why(const struct dirty_tracker *t)
 {
     return t ? t->why : "";
+}
+
+int dirty_set_hold(struct dirty_tracker *t, unsigned collects)
+{
+    if (!t || collects > DIRTY_HOLD_MAX)
+        return -EINVAL;
+    if (!t->main.ops->collect_except)
+        return collects ? -ENOTSUP : 0;
+    pthread_mutex_lock(&t->lock);
+    t->hold = collects;
+    pthread_mutex_unlock(&t->lock);
+    return 0;
+}
+
+unsigned dirty_hold_of(const struct dirty_tracker *t)
+{
+    return t ? t->hold : 0;
 }
 
 int dirty_check_stats(const struct dirty_tracker *t, struct dirty_check_stats *st)
@@ -504,13 +523,31 @@ static int open_tracker(enum dirty_backend want, enum dirty_backend ref, bool ab
     return 0;
 }
 
+/* DIRTY_HOLD=n: 1 and n in *out if set and valid, 0 if unset, -EINVAL. */
+static int env_hold(unsigned *out, char *why, size_t len)
+{
+    const char *v = getenv("DIRTY_HOLD");
+    char *end;
+    if (!v || !*v)
+        return 0;
+    errno = 0;
+    unsigned long n = strtoul(v, &end, 10);
+    if (errno || *end || v[0] == '-' || n > DIRTY_HOLD_MAX)
+        return dirty_fail(why, len, EINVAL, "DIRTY_HOLD=%s: not a number of collects (0-%d)", v,
+                          DIRTY_HOLD_MAX);
+    *out = (unsigned)n;
+    return 1;
+}
+
 int dirty_open(enum dirty_backend want, struct dirty_tracker **out)
 {
     char bad[256] = "";
     enum dirty_backend env = DIRTY_AUTO, ref = DIRTY_AUTO;
+    unsigned hold = DIRTY_HOLD_DEFAULT;
     int e = env_backend("DIRTY_BACKEND", &env, bad, sizeof(bad));
     int c = e < 0 ? 0 : env_backend("DIRTY_CHECK", &ref, bad, sizeof(bad));
-    if (e < 0 || c < 0) {
+    int h = e < 0 || c < 0 ? 0 : env_hold(&hold, bad, sizeof(bad));
+    if (e < 0 || c < 0 || h < 0) {
         *out = NULL;
         snprintf(last_error, sizeof(last_error), "%s", bad);
         return -EINVAL;
@@ -522,7 +559,10 @@ int dirty_open(enum dirty_backend want, struct dirty_tracker **out)
     } else if (want == DIRTY_AUTO) {
         origin = "default";
     }
-    return open_tracker(want, ref, true, origin, out);
+    int err = open_tracker(want, ref, true, origin, out);
+    if (err == 0)
+        dirty_set_hold(*out, hold); /* -ENOTSUP: this backend re-arms every page */
+    return err;
 }
 
 int dirty_open_checked(enum dirty_backend want, enum dirty_backend ref, int abort_on_miss,
@@ -533,12 +573,21 @@ int dirty_open_checked(enum dirty_backend want, enum dirty_backend ref, int abor
         snprintf(last_error, sizeof(last_error), "checking mode needs an explicit reference");
         return -EINVAL;
     }
-    return open_tracker(want, ref, abort_on_miss != 0, "checked mode", out);
+    unsigned hold = DIRTY_HOLD_DEFAULT;
+    if (env_hold(&hold, last_error, sizeof(last_error)) < 0) {
+        *out = NULL;
+        return -EINVAL;
+    }
+    int err = open_tracker(want, ref, abort_on_miss != 0, "checked mode", out);
+    if (err == 0)
+        dirty_set_hold(*out, hold);
+    return err;
 }
 
 static void drange_free(void *p)
 {
     struct drange *d = p;
+    dirty_hold_free(d->hold);
     free(d->noted);
     free(d->scratch);
     free(d->ref_bits);
@@ -549,7 +598,7 @@ static void drange_free(void *p)
     free(d);
 }
 
-static struct drange *drange_new(uintptr_t start, size_t npages, bool checking)
+static struct drange *drange_new(uintptr_t start, size_t npages, bool checking, bool can_hold)
 {
     struct drange *d = calloc(1, sizeof(*d));
     if (!d)
@@ -566,7 +615,9 @@ static struct drange *drange_new(uintptr_t start, size_t npages, bool checking)
         d->owed1 = calloc(1, bytes);
         d->owed2 = calloc(1, bytes);
     }
-    if (!d->noted || !d->scratch ||
+    if (can_hold)
+        d->hold = dirty_hold_new(npages);
+    if (!d->noted || !d->scratch || (can_hold && !d->hold) ||
         (checking && (!d->ref_bits || !d->ref_sure || !d->carry || !d->owed1 || !d->owed2))) {
         drange_free(d);
         return NULL;
@@ -630,7 +681,7 @@ int dirty_track(struct dirty_tracker *t, void *start, size_t len)
     if (at < t->nr && t->r[at]->start < s + len)
         goto out; /* overlaps a tracked range */
     err = -ENOMEM;
-    struct drange *d = drange_new(s, npages, t->ref.ops != NULL);
+    struct drange *d = drange_new(s, npages, t->ref.ops != NULL, t->main.ops->collect_except);
     if (!d)
         goto out;
     err = t->main.ops->track(t->main.state, s, npages, &d->priv);
@@ -787,7 +838,13 @@ static long collect_range(struct dirty_tracker *t, struct drange *d, size_t firs
      * then shows up as an extra of the backend, never as a false miss. */
     if (t->ref.ops)
         collect_reference(t, d, first, n);
-    if (t->main.ops->collect(t->main.state, d->priv, first, n, out) < 0) {
+    long r;
+    if (d->hold && t->hold)
+        r = t->main.ops->collect_except(t->main.state, d->priv, first, n, out,
+                                        dirty_hold_keep(d->hold, first, n));
+    else
+        r = t->main.ops->collect(t->main.state, d->priv, first, n, out);
+    if (r < 0) {
         memset(out, 0, DIRTY_WORDS(n) * sizeof(uint64_t));
         dirty_bits_set_range(out, 0, n);
     }
@@ -796,6 +853,8 @@ static long collect_range(struct dirty_tracker *t, struct drange *d, size_t firs
          * miss of the reference but never cause one. */
         take_bits(d->noted, first, n, out);
     }
+    if (d->hold && t->hold)
+        dirty_hold_update(d->hold, t->hold, first, n, out);
     if (t->ref.ops)
         check_cycle(t, d, first, n, out);
     return dirty_bits_count(out, n);

@@ -104,6 +104,21 @@ int dirty_probe(enum dirty_backend b, char *why, size_t whylen);
 int dirty_open_checked(enum dirty_backend want, enum dirty_backend ref, int abort_on_miss,
                        struct dirty_tracker **out);
 
+/* Holding (pte and kvm, which can leave a page dirty while reading it):
+ * a page written again after a collect re-armed it is left dirty and
+ * writable for the next `collects` collects, and reported dirty at each;
+ * then it is re-armed.  This trades rescans of pages that went quiet for
+ * write faults on pages that keep being written (see dirty_hold.c).  0
+ * turns it off.  Trackers from dirty_open() and dirty_open_checked() start
+ * with DIRTY_HOLD_DEFAULT, or with the environment's DIRTY_HOLD=n (a bad
+ * value makes the open fail with -EINVAL).
+ * -ENOTSUP (for n > 0) with a backend that cannot hold; -EINVAL for n >
+ * DIRTY_HOLD_MAX. */
+#define DIRTY_HOLD_DEFAULT 32
+#define DIRTY_HOLD_MAX 255
+int dirty_set_hold(struct dirty_tracker *t, unsigned collects);
+unsigned dirty_hold_of(const struct dirty_tracker *t);
+
 struct dirty_check_stats {
     unsigned long cycles;        /* range collects compared */
     unsigned long pages_checked; /* pages compared */

@@ -60,6 +60,14 @@ struct dirty_ops {
     long (*collect_certain)(void *state, void *range, size_t first, size_t n, uint64_t *bitmap,
                             uint64_t *certain);
 
+    /* Optional (may be NULL): collect, except that the pages set in keep
+     * (same layout as bitmap, may be NULL) are only read, not re-armed: a
+     * dirty kept page is reported, stays dirty and writable, and is
+     * reported again by the next collect.  dirty.c uses it to hold pages
+     * that are written again and again (dirty_hold.c). */
+    long (*collect_except)(void *state, void *range, size_t first, size_t n, uint64_t *bitmap,
+                           const uint64_t *keep);
+
     /* Optional (both or neither): dirty_collect_all() calls batch_begin
      * before it collects every range and batch_end after, so that work a
      * collect must do before the world resumes can be done once per pass
@@ -99,6 +107,19 @@ void dune_range_start_clean(struct dune_range *r,
 int dune_backend_open(int (*probe)(char *, size_t), void **state, char *why, size_t whylen);
 void dune_backend_close(void *state);
 void dune_backend_untrack(void *state, void *range);
+
+/* ---- holding pages written again and again (dirty_hold.c) ---- */
+struct dirty_hold {
+    size_t npages;
+    uint8_t *phase;    /* collects since the page was last re-armed */
+    uint64_t *keep;    /* phase > 0: do not re-arm at the next collect */
+    uint64_t *shifted; /* scratch for keep masks of unaligned sub-ranges */
+};
+struct dirty_hold *dirty_hold_new(size_t npages);
+void dirty_hold_free(struct dirty_hold *h);
+const uint64_t *dirty_hold_keep(struct dirty_hold *h, size_t first, size_t n);
+void dirty_hold_update(struct dirty_hold *h, unsigned hold, size_t first, size_t n,
+                       const uint64_t *dirty);
 
 /* ---- helpers shared by the backends (dirty.c) ---- */
 

@@ -99,7 +99,8 @@ static int kvm_track(void *state, uintptr_t start, size_t npages, void **range)
 
 /* A VM built since the last collect does not log the range yet: turn
  * logging on first, then read (dirty_dune.c adds what no VM saw). */
-static long kvm_collect(void *state, void *range, size_t first, size_t n, uint64_t *bitmap)
+static long kvm_collect_except(void *state, void *range, size_t first, size_t n,
+                               uint64_t *bitmap, const uint64_t *keep)
 {
     struct dune_range *kr = range;
     long r;
@@ -108,9 +109,14 @@ static long kvm_collect(void *state, void *range, size_t first, size_t n, uint64
     dune_range_vm_changed(kr);
     r = kvm_log_on(kr);
     if (r == 0)
-        r = dune_dirty_log_read_clear((void *)(kr->start + first * DIRTY_PAGE_SIZE),
-                                      n * DIRTY_PAGE_SIZE, bitmap);
+        r = dune_dirty_log_read_clear_except((void *)(kr->start + first * DIRTY_PAGE_SIZE),
+                                             n * DIRTY_PAGE_SIZE, bitmap, keep);
     return dune_range_finish(kr, first, n, bitmap, r);
+}
+
+static long kvm_collect(void *state, void *range, size_t first, size_t n, uint64_t *bitmap)
+{
+    return kvm_collect_except(state, range, first, n, bitmap, NULL);
 }
 
 const struct dirty_ops dirty_kvm_ops = {
@@ -122,4 +128,5 @@ const struct dirty_ops dirty_kvm_ops = {
     .track = kvm_track,
     .untrack = dune_backend_untrack,
     .collect = kvm_collect,
+    .collect_except = kvm_collect_except,
 };

@@ -64,7 +64,8 @@ static int pte_track(void *state, uintptr_t start, size_t npages, void **range)
     return 0;
 }
 
-static long pte_collect(void *state, void *range, size_t first, size_t n, uint64_t *bitmap)
+static long pte_collect_except(void *state, void *range, size_t first, size_t n,
+                               uint64_t *bitmap, const uint64_t *keep)
 {
     struct dune_range *pr = range;
     long r;
@@ -73,12 +74,17 @@ static long pte_collect(void *state, void *range, size_t first, size_t n, uint64
     /* A new VM's tables start with every D bit clear: what was written
      * under no VM is owed (dirty_dune.c). */
     dune_range_vm_changed(pr);
-    r = dune_dirty_read_clear((void *)(pr->start + first * DIRTY_PAGE_SIZE), n * DIRTY_PAGE_SIZE,
-                              bitmap);
+    r = dune_dirty_read_clear_except((void *)(pr->start + first * DIRTY_PAGE_SIZE),
+                                     n * DIRTY_PAGE_SIZE, bitmap, keep);
     /* The read-and-clear flushed every vCPU (or, in a batch, owes it to
      * pte_batch_end); a failed shootdown is an error, and dirty.c then
      * reports everything. */
     return dune_range_finish(pr, first, n, bitmap, r);
+}
+
+static long pte_collect(void *state, void *range, size_t first, size_t n, uint64_t *bitmap)
+{
+    return pte_collect_except(state, range, first, n, bitmap, NULL);
 }
 
 /* A collect of every range flushes once, at the end: one local flush and
@@ -110,6 +116,7 @@ const struct dirty_ops dirty_pte_ops = {
     .track = pte_track,
     .untrack = dune_backend_untrack,
     .collect = pte_collect,
+    .collect_except = pte_collect_except,
     .batch_begin = pte_batch_begin,
     .batch_end = pte_batch_end,
 };

@@ -41,6 +41,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <link.h>
 #include <pthread.h>
 #include <signal.h>
@@ -483,6 +484,25 @@ static enum dirty_backend wanted_backend(void)
     }
 }
 
+/* GC_DUNE_HOLD=n overrides how long rewritten pages are held (dirty.h). */
+static void set_hold(void)
+{
+    const char *v = getenv("GC_DUNE_HOLD");
+    char *end;
+    if (v && *v) {
+        unsigned long n = strtoul(v, &end, 10);
+        if (*end || v[0] == '-' || dirty_set_hold(cfg.tracker, n > UINT_MAX ? UINT_MAX : n) == -EINVAL)
+            say("gc-dune: GC_DUNE_HOLD=%s is not a number of collections (0-%d); ignored\n", v,
+                DIRTY_HOLD_MAX);
+    }
+    unsigned hold = dirty_hold_of(cfg.tracker);
+    if (hold) {
+        size_t len = strlen(cfg.why);
+        snprintf(cfg.why + len, sizeof cfg.why - len, "; rewritten pages held for %u collections",
+                 hold);
+    }
+}
+
 static int open_tracker(void)
 {
     enum dirty_backend want = wanted_backend(), ref;
@@ -498,6 +518,8 @@ static int open_tracker(void)
         r = dirty_open(want, &cfg.tracker);
     }
     snprintf(cfg.why, sizeof cfg.why, "%s", r == 0 ? dirty_why(cfg.tracker) : dirty_last_error());
+    if (r == 0)
+        set_hold();
     return r;
 }
 

@@ -7,6 +7,7 @@ gc_backend_libdirty_la_SOURCES = \
 	gc-backend/dirty.h \
 	gc-backend/dirty_backend.h \
 	gc-backend/dirty.c \
+	gc-backend/dirty_hold.c \
 	gc-backend/dirty_uffd.c \
 	gc-backend/dirty_softdirty.c \
 	gc-backend/dirty_mprotect.c

@@ -957,6 +957,78 @@ START_TEST(t_vm_released)
 }
 END_TEST
 
+/* ---- holding rewritten pages (pte, kvm) -------------------------------- */
+
+/* With hold K: a page written once is reported once; a page written in two
+ * intervals in a row is then held, reported at each of the next K collects
+ * without being written, and dropped after; a page written at every
+ * interval is reported at every collect.  With hold 0, each page is
+ * reported exactly when written.  (Both backends are exact on plain pages
+ * here, so the sequences are exact too.) */
+START_TEST(t_hold)
+{
+    enum dirty_backend b = all_backends[_i]; /* pte, kvm */
+    struct dirty_tracker *t = open_or_skip(b, "hold");
+    if (!t)
+        return;
+    ck_assert_uint_eq(dirty_hold_of(t), DIRTY_HOLD_DEFAULT);
+    ck_assert_int_eq(dirty_set_hold(t, DIRTY_HOLD_MAX + 1), -EINVAL);
+    size_t np = 64;
+    char *m = map_pages(np);
+    ck_assert_int_eq(dirty_track(t, m, np * PG), 0);
+    for (unsigned hold = 0; hold <= 3; hold += 3) {
+        ck_assert_int_eq(dirty_set_hold(t, hold), 0);
+        uint64_t got;
+        for (int i = 0; i < 8; i++) /* let earlier holds run out */
+            ck_assert_int_ge(dirty_collect(t, m, np * PG, &got), 0);
+        ck_assert_int_eq(dirty_collect(t, m, np * PG, &got), 0);
+        /* page 1: every interval; page 2: once; page 3: twice in a row */
+        for (unsigned c = 1; c <= 9; c++) {
+            m[1 * PG]++;
+            if (c == 1)
+                m[2 * PG]++;
+            if (c <= 2)
+                m[3 * PG]++;
+            ck_assert_int_ge(dirty_collect(t, m, np * PG, &got), 0);
+            uint64_t want = 1 << 1 | (c == 1) << 2 | (c <= 2 + hold) << 3;
+            ck_assert_msg(got == want, "%s, hold %u, collect %u: got %#llx, want %#llx",
+                          dirty_backend_name(b), hold, c, (unsigned long long)got,
+                          (unsigned long long)want);
+        }
+    }
+    dirty_close(t);
+    munmap(m, np * PG);
+}
+END_TEST
+
+/* Backends that re-arm every page cannot hold; the environment sets the
+ * default, and a bad value is an error, not a silent default. */
+START_TEST(t_hold_api)
+{
+    struct dirty_tracker *t;
+    unsetenv("DIRTY_BACKEND");
+    unsetenv("DIRTY_CHECK");
+    ck_assert_int_eq(dirty_open(DIRTY_MPROTECT, &t), 0);
+    ck_assert_uint_eq(dirty_hold_of(t), 0);
+    ck_assert_int_eq(dirty_set_hold(t, 4), -ENOTSUP);
+    ck_assert_int_eq(dirty_set_hold(t, 0), 0);
+    dirty_close(t);
+    setenv("DIRTY_HOLD", "12x", 1);
+    ck_assert_int_eq(dirty_open(DIRTY_MPROTECT, &t), -EINVAL);
+    ck_assert_ptr_null(t);
+    ck_assert(strstr(dirty_last_error(), "DIRTY_HOLD=12x") != NULL);
+    setenv("DIRTY_HOLD", "256", 1);
+    ck_assert_int_eq(dirty_open(DIRTY_MPROTECT, &t), -EINVAL);
+    setenv("DIRTY_HOLD", "5", 1);
+    t = open_or_skip(DIRTY_KVM, "hold_api");
+    if (t) {
+        ck_assert_uint_eq(dirty_hold_of(t), 5);
+        dirty_close(t);
+    }
+    unsetenv("DIRTY_HOLD");
+}
+END_TEST
+
 /* ---- API details ------------------------------------------------------- */
 
 START_TEST(t_api)
@@ -1073,6 +1145,7 @@ static Suite *dirty_suite(void)
     tcase_add_test(api, t_api);
     tcase_add_test(api, t_mprotect_efault);
     tcase_add_test(api, t_mprotect_chains);
+    tcase_add_test(api, t_hold_api);
     suite_add_tcase(s, api);
 
     TCase *prop = tcase_create("property");
@@ -1090,6 +1163,7 @@ static Suite *dirty_suite(void)
     tcase_add_loop_test(prop, t_collect_all, 0, NB);
     tcase_add_loop_test(prop, t_fork_child, 0, NB);
     tcase_add_loop_test(prop, t_vm_released, 0, 2); /* pte, kvm */
+    tcase_add_loop_test(prop, t_hold, 0, 2); /* pte, kvm */
 #ifdef HAVE_DUNE
     tcase_add_loop_test(prop, t_collect_all_fails, 0, 2);
 #endif

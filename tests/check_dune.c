@@ -459,6 +459,39 @@ START_TEST(test_dirty_log_exact)
 }
 END_TEST
 
+/* Read-and-clear except the pages of `keep`: those are reported and stay
+ * dirty (the next read reports them again), the others are cleared.  For
+ * the dirty log (_i = 0) and for the D bits (_i = 1). */
+START_TEST(test_dirty_read_except)
+{
+    long (*fn)(void *, size_t, uint64_t *, const uint64_t *) =
+        _i ? dune_dirty_read_clear_except : dune_dirty_log_read_clear_except;
+    char *p = mmap(NULL, 8 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    uint64_t bm, keep = 1 | 1 << 3 | 1 << 5;
+
+    memset(p, 0, 8 * PAGE);
+    enter();
+    if (_i == 0)
+        ck_assert_int_eq(dune_dirty_log_enable(p, 8 * PAGE, 1), 0);
+    ck_assert_int_ge(fn(p, 8 * PAGE, &bm, NULL), 0);
+    p[0] = p[PAGE] = p[3 * PAGE] = 1;
+    ck_assert_int_eq(fn(p, 8 * PAGE, &bm, &keep), 3);
+    ck_assert_uint_eq(bm, 0x0b);
+    ck_assert_int_eq(fn(p, 8 * PAGE, &bm, &keep), 2); /* 0 and 3 kept, still dirty */
+    ck_assert_uint_eq(bm, 0x09);
+    p[PAGE] = 2;
+    ck_assert_int_eq(fn(p, 8 * PAGE, &bm, NULL), 3); /* kept ones until cleared */
+    ck_assert_uint_eq(bm, 0x0b);
+    ck_assert_int_eq(fn(p, 8 * PAGE, &bm, &keep), 0); /* keeping clean pages: nothing */
+    p[5 * PAGE] = 1;
+    ck_assert_int_eq(fn(p, 8 * PAGE, &bm, &keep), 1);
+    ck_assert_uint_eq(bm, 0x20);
+    ck_assert_int_eq(fn(p, 8 * PAGE, &bm, NULL), 1);
+    ck_assert_int_eq(fn(p, 8 * PAGE, &bm, NULL), 0);
+    munmap(p, 8 * PAGE);
+}
+END_TEST
+
 /* ---- CPL0 mode (emulated here, so short) ---- */
 
 static long raw_getpid(void)
@@ -769,6 +802,7 @@ static Suite *dune_suite(void)
     tcase_add_test(priv, test_pte_lookup_protect);
     tcase_add_test(priv, test_pgflt_handler);
     tcase_add_test(priv, test_dirty_log_exact);
+    tcase_add_loop_test(priv, test_dirty_read_except, 0, 2);
     tcase_add_test(priv, test_cpl0_mode);
     tcase_add_test(errs, test_no_kvm_device);
     tcase_add_test(errs, test_no_permission);

@@ -49,10 +49,15 @@ if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
     run "linked, Dune + kvm checked against mprotect" CHECK_GC_DUNE_STEPS=6000 \
         GC_DUNE_BACKEND=kvm GC_DUNE_EXPECT=kvm GC_DUNE_CHECK=mprotect $linked
     run "gc-dune-run, Dune + kvm" GC_DUNE_BACKEND=kvm GC_DUNE_EXPECT=kvm $launcher $plain
-    run "linked, Dune + pte" GC_DUNE_BACKEND=pte GC_DUNE_EXPECT=pte $linked
+    # Without holding rewritten pages (GC_DUNE_HOLD=0): every dirty page is
+    # re-armed at every collection, as before holding existed.
+    run "linked, Dune + pte, no holding" GC_DUNE_HOLD=0 GC_DUNE_BACKEND=pte GC_DUNE_EXPECT=pte \
+        $linked
     # Two vCPUs: the D-bit clears reach the other one by a TLB shootdown.
-    run "linked, Dune + pte checked against mprotect" CHECK_GC_DUNE_STEPS=6000 \
-        GC_DUNE_BACKEND=pte GC_DUNE_EXPECT=pte GC_DUNE_CHECK=mprotect $linked
+    # Holding for 2 collections, so that the 14 or so collections of this
+    # short run hold, release and re-arm pages many times.
+    run "linked, Dune + pte held 2, checked against mprotect" CHECK_GC_DUNE_STEPS=6000 \
+        GC_DUNE_HOLD=2 GC_DUNE_BACKEND=pte GC_DUNE_EXPECT=pte GC_DUNE_CHECK=mprotect $linked
 else
     echo "=== Dune runs: SKIP (no read-write /dev/kvm)"
     skipped=$((skipped + 1))

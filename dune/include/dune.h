@@ -108,6 +108,11 @@ DUNE_API int dune_pte_walk(void *start, size_t len, dune_pte_fn fn, void *arg);
  * pages or -errno; if only the shootdown failed, the bitmap is still the
  * answer but other vCPUs may write through stale entries unseen. */
 DUNE_API long dune_dirty_read_clear(void *start, size_t len, uint64_t *bitmap);
+/* Same, but the pages set in keep (same layout as bitmap) are only read:
+ * a kept page that was dirty is reported and stays dirty (no fault on its
+ * next write, and reported again by the next read). */
+DUNE_API long dune_dirty_read_clear_except(void *start, size_t len, uint64_t *bitmap,
+                                          const uint64_t *keep);
 /* Same for the accessed bits. */
 DUNE_API long dune_accessed_read_clear(void *start, size_t len, uint64_t *bitmap);
 
@@ -165,6 +170,10 @@ DUNE_API int dune_dirty_log_enable(void *start, size_t len, int on);
 /* Read and clear the dirty log for [start, start+len) into bitmap (1 bit
  * per page, LSB first).  Returns the number of dirty pages or -errno. */
 DUNE_API long dune_dirty_log_read_clear(void *start, size_t len, uint64_t *bitmap);
+/* Same, except for the pages set in keep (may be NULL): reported, but left
+ * dirty in the log and writable, as dune_dirty_read_clear_except does. */
+DUNE_API long dune_dirty_log_read_clear_except(void *start, size_t len, uint64_t *bitmap,
+                                              const uint64_t *keep);
 
 #ifdef __cplusplus
 }
