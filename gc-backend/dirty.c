@@ -334,6 +334,7 @@ struct dirty_tracker {
     struct drange **r;     /* sorted by start */
     size_t nr, capr;
     unsigned hold;         /* collects a rewritten page is held (dirty_hold.c) */
+    bool hold_all;         /* ... and every written page, not only rewritten ones */
     char why[512];
 };
 
@@ -377,6 +378,23 @@ int dirty_set_hold(struct dirty_tracker *t, unsigned collects)
 unsigned dirty_hold_of(const struct dirty_tracker *t)
 {
     return t ? t->hold : 0;
+}
+
+int dirty_set_hold_all(struct dirty_tracker *t, int on)
+{
+    if (!t)
+        return -EINVAL;
+    if (!t->main.ops->collect_except)
+        return on ? -ENOTSUP : 0;
+    pthread_mutex_lock(&t->lock);
+    t->hold_all = on != 0;
+    pthread_mutex_unlock(&t->lock);
+    return 0;
+}
+
+int dirty_hold_all_of(const struct dirty_tracker *t)
+{
+    return t && t->hold_all;
 }
 
 int dirty_check_stats(const struct dirty_tracker *t, struct dirty_check_stats *st)
@@ -523,20 +541,35 @@ static int open_tracker(enum dirty_backend want, enum dirty_backend ref, bool ab
     return 0;
 }
 
-/* DIRTY_HOLD=n: 1 and n in *out if set and valid, 0 if unset, -EINVAL. */
-static int env_hold(unsigned *out, char *why, size_t len)
+/* The environment's DIRTY_HOLD=n and DIRTY_HOLD_ALL=0|1 into *hold and
+ * *all (left alone if unset): 0, or -EINVAL with the reason in why. */
+static int env_hold(unsigned *hold, int *all, char *why, size_t len)
 {
     const char *v = getenv("DIRTY_HOLD");
     char *end;
-    if (!v || !*v)
-        return 0;
-    errno = 0;
-    unsigned long n = strtoul(v, &end, 10);
-    if (errno || *end || v[0] == '-' || n > DIRTY_HOLD_MAX)
-        return dirty_fail(why, len, EINVAL, "DIRTY_HOLD=%s: not a number of collects (0-%d)", v,
-                          DIRTY_HOLD_MAX);
-    *out = (unsigned)n;
-    return 1;
+    if (v && *v) {
+        errno = 0;
+        unsigned long n = strtoul(v, &end, 10);
+        if (errno || *end || v[0] == '-' || n > DIRTY_HOLD_MAX)
+            return dirty_fail(why, len, EINVAL, "DIRTY_HOLD=%s: not a number of collects (0-%d)",
+                              v, DIRTY_HOLD_MAX);
+        *hold = (unsigned)n;
+    }
+    v = getenv("DIRTY_HOLD_ALL");
+    if (v && *v) {
+        if (strcmp(v, "0") && strcmp(v, "1"))
+            return dirty_fail(why, len, EINVAL, "DIRTY_HOLD_ALL=%s: not 0 or 1", v);
+        *all = v[0] == '1';
+    }
+    return 0;
+}
+
+/* Apply the hold settings to a tracker just opened (-ENOTSUP, from a
+ * backend that re-arms every page, is not an error). */
+static void apply_hold(struct dirty_tracker *t, unsigned hold, int all)
+{
+    dirty_set_hold(t, hold);
+    dirty_set_hold_all(t, all);
 }
 
 int dirty_open(enum dirty_backend want, struct dirty_tracker **out)
@@ -544,9 +577,10 @@ int dirty_open(enum dirty_backend want, struct dirty_tracker **out)
     char bad[256] = "";
     enum dirty_backend env = DIRTY_AUTO, ref = DIRTY_AUTO;
     unsigned hold = DIRTY_HOLD_DEFAULT;
+    int all = 0;
     int e = env_backend("DIRTY_BACKEND", &env, bad, sizeof(bad));
     int c = e < 0 ? 0 : env_backend("DIRTY_CHECK", &ref, bad, sizeof(bad));
-    int h = e < 0 || c < 0 ? 0 : env_hold(&hold, bad, sizeof(bad));
+    int h = e < 0 || c < 0 ? 0 : env_hold(&hold, &all, bad, sizeof(bad));
     if (e < 0 || c < 0 || h < 0) {
         *out = NULL;
         snprintf(last_error, sizeof(last_error), "%s", bad);
@@ -561,7 +595,7 @@ int dirty_open(enum dirty_backend want, struct dirty_tracker **out)
     }
     int err = open_tracker(want, ref, true, origin, out);
     if (err == 0)
-        dirty_set_hold(*out, hold); /* -ENOTSUP: this backend re-arms every page */
+        apply_hold(*out, hold, all);
     return err;
 }
 
@@ -574,13 +608,14 @@ int dirty_open_checked(enum dirty_backend want, enum dirty_backend ref, int abor
         return -EINVAL;
     }
     unsigned hold = DIRTY_HOLD_DEFAULT;
-    if (env_hold(&hold, last_error, sizeof(last_error)) < 0) {
+    int all = 0;
+    if (env_hold(&hold, &all, last_error, sizeof(last_error)) < 0) {
         *out = NULL;
         return -EINVAL;
     }
     int err = open_tracker(want, ref, abort_on_miss != 0, "checked mode", out);
     if (err == 0)
-        dirty_set_hold(*out, hold);
+        apply_hold(*out, hold, all);
     return err;
 }
 
@@ -841,7 +876,7 @@ static long collect_range(struct dirty_tracker *t, struct drange *d, size_t firs
     long r;
     if (d->hold && t->hold)
         r = t->main.ops->collect_except(t->main.state, d->priv, first, n, out,
-                                        dirty_hold_keep(d->hold, first, n));
+                                        dirty_hold_keep(d->hold, t->hold_all, first, n));
     else
         r = t->main.ops->collect(t->main.state, d->priv, first, n, out);
     if (r < 0) {

@@ -109,15 +109,20 @@ int dirty_open_checked(enum dirty_backend want, enum dirty_backend ref, int abor
  * writable for the next `collects` collects, and reported dirty at each;
  * then it is re-armed.  This trades rescans of pages that went quiet for
  * write faults on pages that keep being written (see dirty_hold.c).  0
- * turns it off.  Trackers from dirty_open() and dirty_open_checked() start
- * with DIRTY_HOLD_DEFAULT, or with the environment's DIRTY_HOLD=n (a bad
- * value makes the open fail with -EINVAL).
+ * turns it off.  With hold_all on, every written page is held from the
+ * collect that first reports it, not only a rewritten one: fewer faults
+ * still, more rescans, longer pauses after bursts of writes.  Trackers
+ * from dirty_open() and dirty_open_checked() start with DIRTY_HOLD_DEFAULT
+ * and hold_all off, or with the environment's DIRTY_HOLD=n and
+ * DIRTY_HOLD_ALL=0|1 (a bad value makes the open fail with -EINVAL).
  * -ENOTSUP (for n > 0) with a backend that cannot hold; -EINVAL for n >
  * DIRTY_HOLD_MAX. */
 #define DIRTY_HOLD_DEFAULT 32
 #define DIRTY_HOLD_MAX 255
 int dirty_set_hold(struct dirty_tracker *t, unsigned collects);
 unsigned dirty_hold_of(const struct dirty_tracker *t);
+int dirty_set_hold_all(struct dirty_tracker *t, int on);
+int dirty_hold_all_of(const struct dirty_tracker *t);
 
 struct dirty_check_stats {
     unsigned long cycles;        /* range collects compared */

@@ -111,13 +111,14 @@ void dune_backend_untrack(void *state, void *range);
 /* ---- holding pages written again and again (dirty_hold.c) ---- */
 struct dirty_hold {
     size_t npages;
-    uint8_t *phase;    /* collects since the page was last re-armed */
-    uint64_t *keep;    /* phase > 0: do not re-arm at the next collect */
-    uint64_t *shifted; /* scratch for keep masks of unaligned sub-ranges */
+    uint8_t *phase; /* collects since the page was last re-armed */
+    uint64_t *held; /* phase > 0 */
+    uint64_t *due;  /* phase == hold: re-armed at the next collect */
+    uint64_t *mask; /* scratch: the keep mask handed to the backend */
 };
 struct dirty_hold *dirty_hold_new(size_t npages);
 void dirty_hold_free(struct dirty_hold *h);
-const uint64_t *dirty_hold_keep(struct dirty_hold *h, size_t first, size_t n);
+const uint64_t *dirty_hold_keep(struct dirty_hold *h, bool all, size_t first, size_t n);
 void dirty_hold_update(struct dirty_hold *h, unsigned hold, size_t first, size_t n,
                        const uint64_t *dirty);
 

@@ -9,13 +9,18 @@
  * and reported at each of the next `hold` collects whether written or not;
  * then it is re-armed once, and held again only if written again.
  *
+ * With `all`, every written page is held from the collect that first
+ * reports it, not only a rewritten one: fewer faults still, but each page
+ * written once is reported `hold` more times (more rescanning, and longer
+ * pauses when many pages were written at once).
+ *
  * A held page is reported dirty, so holding can only cost the collector
- * rescans, never a missed write.  A page written once is re-armed at once,
- * as without holding: only a page found dirty twice in a row is held.
+ * rescans, never a missed write.
  *
  * Per page, `phase` counts the collects since the page was last re-armed
- * (0: re-armed, or clean); the page is kept (not re-armed) while phase > 0,
- * and `keep` is that predicate as a bitmap, ready for collect_except.
+ * (0: re-armed, or clean).  A page is held while 0 < phase (`held`), and
+ * re-armed at the collect where phase == hold (`due`): so without `all`
+ * the pages to keep are `held`, and with it every page but the `due` ones.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -25,14 +30,16 @@
 struct dirty_hold *dirty_hold_new(size_t npages)
 {
     struct dirty_hold *h = calloc(1, sizeof(*h));
+    size_t bytes = DIRTY_WORDS(npages) * sizeof(uint64_t);
 
     if (!h)
         return NULL;
     h->npages = npages;
     h->phase = calloc(npages, 1);
-    h->keep = calloc(DIRTY_WORDS(npages), sizeof(uint64_t));
-    h->shifted = calloc(DIRTY_WORDS(npages), sizeof(uint64_t));
-    if (!h->phase || !h->keep || !h->shifted) {
+    h->held = calloc(1, bytes);
+    h->due = calloc(1, bytes);
+    h->mask = calloc(1, bytes);
+    if (!h->phase || !h->held || !h->due || !h->mask) {
         dirty_hold_free(h);
         return NULL;
     }
@@ -44,38 +51,46 @@ void dirty_hold_free(struct dirty_hold *h)
     if (!h)
         return;
     free(h->phase);
-    free(h->keep);
-    free(h->shifted);
+    free(h->held);
+    free(h->due);
+    free(h->mask);
     free(h);
 }
 
-/* The pages of [first, first+n) to keep, as a bitmap whose bit 0 is page
- * `first`; NULL if none. */
-const uint64_t *dirty_hold_keep(struct dirty_hold *h, size_t first, size_t n)
+static void put_bit(uint64_t *b, size_t i, int on)
+{
+    if (on)
+        dirty_bit_set(b, i);
+    else
+        b[i / 64] &= ~(1ULL << (i % 64));
+}
+
+/* The pages of [first, first+n) to keep (not re-arm) at this collect, as
+ * a bitmap whose bit 0 is page `first`; NULL if none. */
+const uint64_t *dirty_hold_keep(struct dirty_hold *h, bool all, size_t first, size_t n)
 {
     uint64_t any = 0;
 
-    if (first % 64 == 0) {
+    if (!all && first % 64 == 0) {
         for (size_t w = 0; w < DIRTY_WORDS(n); w++)
-            any |= h->keep[first / 64 + w];
-        return any ? h->keep + first / 64 : NULL;
+            any |= h->held[first / 64 + w];
+        return any ? h->held + first / 64 : NULL;
     }
-    memset(h->shifted, 0, DIRTY_WORDS(n) * sizeof(uint64_t));
-    for (size_t i = 0; i < n; i++)
-        if (dirty_bit_get(h->keep, first + i)) {
-            dirty_bit_set(h->shifted, i);
-            any = 1;
-        }
-    return any ? h->shifted : NULL;
+    for (size_t i = 0; i < n; i++) {
+        int keep = all ? !dirty_bit_get(h->due, first + i) : dirty_bit_get(h->held, first + i);
+        put_bit(h->mask, i, keep);
+        any |= (uint64_t)keep;
+    }
+    return any ? h->mask : NULL;
 }
 
 /* After a collect of [first, first+n) answered `dirty` (bit 0 = page
- * first): advance the phase of every page dirty now or kept until now. */
+ * first): advance the phase of every page dirty now or held until now. */
 void dirty_hold_update(struct dirty_hold *h, unsigned hold, size_t first, size_t n,
                        const uint64_t *dirty)
 {
     for (size_t w = 0; w < DIRTY_WORDS(n); w++) {
-        if (!dirty[w] && first % 64 == 0 && !h->keep[first / 64 + w])
+        if (!dirty[w] && first % 64 == 0 && !h->held[first / 64 + w])
             continue; /* nothing dirty, nothing held: the common case */
         for (size_t i = w * 64; i < n && i < w * 64 + 64; i++) {
             size_t p = first + i;
@@ -84,10 +99,8 @@ void dirty_hold_update(struct dirty_hold *h, unsigned hold, size_t first, size_t
             if (dirty_bit_get(dirty, i))
                 ph = (h->phase[p] + 1u) % (hold + 1u);
             h->phase[p] = (uint8_t)ph;
-            if (ph)
-                dirty_bit_set(h->keep, p);
-            else
-                h->keep[p / 64] &= ~(1ULL << (p % 64));
+            put_bit(h->held, p, ph > 0);
+            put_bit(h->due, p, ph > 0 && ph == hold);
         }
     }
 }

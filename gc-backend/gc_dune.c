@@ -484,7 +484,8 @@ static enum dirty_backend wanted_backend(void)
     }
 }
 
-/* GC_DUNE_HOLD=n overrides how long rewritten pages are held (dirty.h). */
+/* GC_DUNE_HOLD=n and GC_DUNE_HOLD_ALL=0|1 override how long, and which,
+ * written pages are held (dirty.h). */
 static void set_hold(void)
 {
     const char *v = getenv("GC_DUNE_HOLD");
@@ -495,11 +496,18 @@ static void set_hold(void)
             say("gc-dune: GC_DUNE_HOLD=%s is not a number of collections (0-%d); ignored\n", v,
                 DIRTY_HOLD_MAX);
     }
+    v = getenv("GC_DUNE_HOLD_ALL");
+    if (v && *v) {
+        if (strcmp(v, "0") && strcmp(v, "1"))
+            say("gc-dune: GC_DUNE_HOLD_ALL=%s is not 0 or 1; ignored\n", v);
+        else
+            dirty_set_hold_all(cfg.tracker, v[0] == '1');
+    }
     unsigned hold = dirty_hold_of(cfg.tracker);
     if (hold) {
         size_t len = strlen(cfg.why);
-        snprintf(cfg.why + len, sizeof cfg.why - len, "; rewritten pages held for %u collections",
-                 hold);
+        snprintf(cfg.why + len, sizeof cfg.why - len, "; %s pages held for %u collections",
+                 dirty_hold_all_of(cfg.tracker) ? "written" : "rewritten", hold);
     }
 }
 

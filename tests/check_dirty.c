@@ -962,9 +962,11 @@ END_TEST
 /* With hold K: a page written once is reported once; a page written in two
  * intervals in a row is then held, reported at each of the next K collects
  * without being written, and dropped after; a page written at every
- * interval is reported at every collect.  With hold 0, each page is
- * reported exactly when written.  (Both backends are exact on plain pages
- * here, so the sequences are exact too.) */
+ * interval is reported at every collect.  With hold_all, every written page
+ * is held from its first report: reported at K more collects after its last
+ * write.  With hold 0, each page is reported exactly when written, hold_all
+ * or not.  (Both backends are exact on plain pages here, so the sequences
+ * are exact too.) */
 START_TEST(t_hold)
 {
     enum dirty_backend b = all_backends[_i]; /* pte, kvm */
@@ -976,8 +978,11 @@ START_TEST(t_hold)
     size_t np = 64;
     char *m = map_pages(np);
     ck_assert_int_eq(dirty_track(t, m, np * PG), 0);
-    for (unsigned hold = 0; hold <= 3; hold += 3) {
+    for (unsigned run = 0; run < 4; run++) {
+        unsigned hold = run % 2 ? 3 : 0, all = run / 2;
         ck_assert_int_eq(dirty_set_hold(t, hold), 0);
+        ck_assert_int_eq(dirty_set_hold_all(t, all), 0);
+        ck_assert_int_eq(dirty_hold_all_of(t), all);
         uint64_t got;
         for (int i = 0; i < 8; i++) /* let earlier holds run out */
             ck_assert_int_ge(dirty_collect(t, m, np * PG, &got), 0);
@@ -991,9 +996,11 @@ START_TEST(t_hold)
                 m[3 * PG]++;
             ck_assert_int_ge(dirty_collect(t, m, np * PG, &got), 0);
             uint64_t want = 1 << 1 | (c == 1) << 2 | (c <= 2 + hold) << 3;
-            ck_assert_msg(got == want, "%s, hold %u, collect %u: got %#llx, want %#llx",
-                          dirty_backend_name(b), hold, c, (unsigned long long)got,
-                          (unsigned long long)want);
+            if (all && hold)
+                want = 1 << 1 | (c <= 1 + hold) << 2 | (c <= 1 + hold) << 3;
+            ck_assert_msg(got == want, "%s, hold %u%s, collect %u: got %#llx, want %#llx",
+                          dirty_backend_name(b), hold, all ? " all" : "", c,
+                          (unsigned long long)got, (unsigned long long)want);
         }
     }
     dirty_close(t);
@@ -1012,6 +1019,7 @@ START_TEST(t_hold_api)
     ck_assert_uint_eq(dirty_hold_of(t), 0);
     ck_assert_int_eq(dirty_set_hold(t, 4), -ENOTSUP);
     ck_assert_int_eq(dirty_set_hold(t, 0), 0);
+    ck_assert_int_eq(dirty_set_hold_all(t, 1), -ENOTSUP);
     dirty_close(t);
     setenv("DIRTY_HOLD", "12x", 1);
     ck_assert_int_eq(dirty_open(DIRTY_MPROTECT, &t), -EINVAL);
@@ -1019,12 +1027,19 @@ START_TEST(t_hold_api)
     ck_assert(strstr(dirty_last_error(), "DIRTY_HOLD=12x") != NULL);
     setenv("DIRTY_HOLD", "256", 1);
     ck_assert_int_eq(dirty_open(DIRTY_MPROTECT, &t), -EINVAL);
+    unsetenv("DIRTY_HOLD");
+    setenv("DIRTY_HOLD_ALL", "yes", 1);
+    ck_assert_int_eq(dirty_open(DIRTY_MPROTECT, &t), -EINVAL);
+    ck_assert(strstr(dirty_last_error(), "DIRTY_HOLD_ALL=yes") != NULL);
+    setenv("DIRTY_HOLD_ALL", "1", 1);
     setenv("DIRTY_HOLD", "5", 1);
     t = open_or_skip(DIRTY_KVM, "hold_api");
     if (t) {
         ck_assert_uint_eq(dirty_hold_of(t), 5);
+        ck_assert_int_eq(dirty_hold_all_of(t), 1);
         dirty_close(t);
     }
+    unsetenv("DIRTY_HOLD_ALL");
     unsetenv("DIRTY_HOLD");
 }
 END_TEST

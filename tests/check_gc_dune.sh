@@ -46,8 +46,10 @@ run "linked, GC_DUNE_BACKEND=off" GC_DUNE_BACKEND=off $linked
 # steps.
 if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
     run "linked, Dune + kvm dirty log" GC_DUNE_BACKEND=kvm GC_DUNE_EXPECT=kvm $linked
-    run "linked, Dune + kvm checked against mprotect" CHECK_GC_DUNE_STEPS=6000 \
-        GC_DUNE_BACKEND=kvm GC_DUNE_EXPECT=kvm GC_DUNE_CHECK=mprotect $linked
+    # Every written page held (GC_DUNE_HOLD_ALL=1), for 2 collections.
+    run "linked, Dune + kvm, all held 2, checked against mprotect" CHECK_GC_DUNE_STEPS=6000 \
+        GC_DUNE_HOLD_ALL=1 GC_DUNE_HOLD=2 GC_DUNE_BACKEND=kvm GC_DUNE_EXPECT=kvm \
+        GC_DUNE_CHECK=mprotect $linked
     run "gc-dune-run, Dune + kvm" GC_DUNE_BACKEND=kvm GC_DUNE_EXPECT=kvm $launcher $plain
     # Without holding rewritten pages (GC_DUNE_HOLD=0): every dirty page is
     # re-armed at every collection, as before holding existed.
