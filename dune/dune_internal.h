@@ -66,6 +66,7 @@ long slots_dirty_read_clear(uintptr_t start, uintptr_t end, uint64_t *bitmap,
 unsigned slots_count(void);
 int dirty_log_enable_host(uintptr_t start, size_t len, int on);
 long dirty_log_read_host(uintptr_t start, size_t len, uint64_t *bitmap, const uint64_t *keep);
+void tlb_batch_forget(void);
 
 /* ---- guest page tables (arch/x86_64/pgtable.c) ---- */
 int pt_init(void);

@@ -134,8 +134,10 @@ int dune_leave(void)
     if (!v)
         return -ENOTCONN;
     r = dune_leave_hc();
-    if (r == 0)
+    if (r == 0) {
+        tlb_batch_forget();
         vcpu_release(v);
+    }
     return r;
 }
 

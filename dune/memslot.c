@@ -224,16 +224,16 @@ static long slot_read_clear(struct slot *s, uintptr_t start, uintptr_t end, uint
         return r;
     /* Keep only our range's bits, then hand the same bitmap to CLEAR. */
     for (size_t w = 0; w < words; w++) {
-        uint64_t keep = 0, forced = 0;
+        uint64_t inrange = 0, forced = 0;
         for (unsigned b = 0; b < 64; b++) {
             size_t p = w * 64 + b;
             if (p >= first && p < last)
-                keep |= 1ULL << b;
+                inrange |= 1ULL << b;
         }
-        s->bitmap[w] &= keep;
+        s->bitmap[w] &= inrange;
         if (s->forced) {
-            forced = s->forced[w] & keep;
-            s->forced[w] &= ~keep;
+            forced = s->forced[w] & inrange;
+            s->forced[w] &= ~inrange;
         }
         s->bitmap[w] |= forced; /* clearing a clean page is harmless */
         n += __builtin_popcountll(s->bitmap[w]);

@@ -46,34 +46,48 @@ int dune_pte_walk(void *start, size_t len, dune_pte_fn fn, void *arg)
 
 /*
  * A TLB batch (dune_tlb_batch_begin/end): while one is open, the calling
- * thread's read-and-clears leave the flushes owed, and the end does one
- * full flush of this vCPU and one shootdown of the others, instead of one
- * of each per call.  A collector reading many ranges with the world
- * stopped needs the TLBs clean only before the world resumes.
+ * thread's read-and-clears still flush this vCPU at once (the caller's own
+ * writes must set D again), but leave the shootdown of the other vCPUs
+ * owed, and the end does one shootdown instead of one per call.  A
+ * collector reading many ranges with the world stopped needs the other
+ * TLBs clean only before the world resumes.
  */
 static __thread struct {
     bool open;
     bool owed; /* a bit was cleared since the batch began */
 } tlb_batch;
 
-/* Flush what clearing the bits of the pages in bitmap but not in keep
- * (may be NULL) made stale: this vCPU now, the others by a shootdown; or
- * leave it owed to the batch.  n: how many pages were cleared. */
-static int flush_cleared(uintptr_t s, size_t npages, const uint64_t *bitmap,
-                         const uint64_t *keep, long n)
+/* A shootdown failed and none has succeeded since (dune_tlb_shootdown). */
+static atomic_bool shoot_owed;
+
+/* The pages a read-and-clear cleared, for flushing them one by one. */
+struct cleared {
+    long n;
+    uintptr_t va[FLUSH_ALL_THRESHOLD];
+};
+
+static void note_cleared(struct cleared *c, uintptr_t va)
 {
-    if (n == 0)
+    if (c->n < FLUSH_ALL_THRESHOLD)
+        c->va[c->n] = va;
+    c->n++;
+}
+
+/* Flush what clearing made stale: this vCPU now; the others by a
+ * shootdown, now or at the end of the batch. */
+static int flush_cleared(const struct cleared *c)
+{
+    if (c->n == 0 && !atomic_load(&shoot_owed))
         return 0;
+    if (c->n > FLUSH_ALL_THRESHOLD) {
+        arch_flush_tlb(0);
+    } else {
+        for (long i = 0; i < c->n; i++)
+            arch_flush_tlb(c->va[i]);
+    }
     if (tlb_batch.open) {
         tlb_batch.owed = true;
         return 0;
-    }
-    if (n > FLUSH_ALL_THRESHOLD) {
-        arch_flush_tlb(0);
-    } else {
-        for (size_t i = 0; i < npages; i++)
-            if ((bitmap[i / 64] & ~(keep ? keep[i / 64] : 0)) >> (i % 64) & 1)
-                arch_flush_tlb(s + i * PAGE_SIZE);
     }
     /* Another vCPU could still write through an entry with D cached. */
     return dune_tlb_shootdown();
@@ -84,17 +98,19 @@ static long bits_read_clear(void *start, size_t len, uint64_t *bitmap, uint64_t 
 {
     uintptr_t s = page_down(start), e = page_up((uintptr_t)start + len);
     size_t npages = (e - s) / PAGE_SIZE;
+    struct cleared c = { 0 };
     long n = 0;
 
     if (!dune_self)
         return -ENOTCONN;
     /* No libc calls here: in CPL0 mode on a paravirtual KVM this code is
-     * emulated, and the emulator cannot run glibc's vector routines. */
-    long cleared = 0;
+     * emulated, and the emulator cannot run glibc's vector routines.  keep
+     * may be bitmap itself: each word of it is read before it is written. */
     for (size_t w = 0; w < (npages + 63) / 64; w++) {
         uint64_t word = 0, kept = keep ? keep[w] : 0;
         for (size_t i = w * 64; i < npages && i < w * 64 + 64; i++) {
-            uint64_t *pte = pt_lookup(s + i * PAGE_SIZE, false);
+            uintptr_t va = s + i * PAGE_SIZE;
+            uint64_t *pte = pt_lookup(va, false);
             if (!pte || !(*pte & bit))
                 continue;
             word |= 1ULL << (i % 64);
@@ -102,12 +118,11 @@ static long bits_read_clear(void *start, size_t len, uint64_t *bitmap, uint64_t 
             if (kept >> (i % 64) & 1)
                 continue; /* reported, left set: no fault and no flush for it */
             __atomic_fetch_and(pte, ~bit, __ATOMIC_SEQ_CST);
-            cleared++;
+            note_cleared(&c, va);
         }
         ((volatile uint64_t *)bitmap)[w] = word;
     }
-    /* Flush only what was cleared: kept pages' entries are still right. */
-    int r = flush_cleared(s, npages, bitmap, keep, cleared);
+    int r = flush_cleared(&c);
     return r < 0 ? r : n;
 }
 
@@ -141,7 +156,6 @@ int dune_tlb_batch_begin(void)
 int dune_tlb_batch_end(void)
 {
     bool owed = tlb_batch.owed;
-    int r;
 
     if (!tlb_batch.open)
         return -EINVAL;
@@ -151,10 +165,15 @@ int dune_tlb_batch_end(void)
         return 0;
     if (!dune_self)
         return -ENOTCONN; /* left Dune inside the batch: nothing to flush with */
-    r = arch_flush_tlb(0);
-    if (r < 0)
-        return r;
     return dune_tlb_shootdown();
+}
+
+/* Leaving Dune closes the thread's batch: its vCPU (and maybe the VM) is
+ * gone, and a batch left open would silently defer later shootdowns. */
+void tlb_batch_forget(void)
+{
+    tlb_batch.open = false;
+    tlb_batch.owed = false;
 }
 
 int dune_flush_tlb_page(const void *va)
@@ -317,14 +336,12 @@ static char *shoot_area_get(void)
 static atomic_uint shoot_next;
 static __thread int shoot_slot = -1;
 
-int dune_tlb_shootdown(void)
+static int shoot_once(void)
 {
     char *a, *page;
     uint64_t bit = 0;
     long n;
 
-    if (!dune_self)
-        return -ENOTCONN;
     /* A vCPU that enters later starts with an empty TLB. */
     if (dune_vm.active_vcpus <= 1)
         return 0;
@@ -340,4 +357,17 @@ int dune_tlb_shootdown(void)
     if (n < 0)
         return (int)n;
     return n == 1 ? 0 : -EIO;
+}
+
+/* A failed shootdown leaves stale entries behind until one succeeds, so
+ * the next read-and-clear tries again even if it clears nothing. */
+int dune_tlb_shootdown(void)
+{
+    int r;
+
+    if (!dune_self)
+        return -ENOTCONN;
+    r = shoot_once();
+    atomic_store(&shoot_owed, r < 0);
+    return r;
 }

@@ -377,7 +377,12 @@ int dirty_set_hold(struct dirty_tracker *t, unsigned collects)
 
 unsigned dirty_hold_of(const struct dirty_tracker *t)
 {
-    return t ? t->hold : 0;
+    if (!t)
+        return 0;
+    pthread_mutex_lock((pthread_mutex_t *)&t->lock);
+    unsigned hold = t->hold;
+    pthread_mutex_unlock((pthread_mutex_t *)&t->lock);
+    return hold;
 }
 
 int dirty_set_hold_all(struct dirty_tracker *t, int on)
@@ -394,7 +399,12 @@ int dirty_set_hold_all(struct dirty_tracker *t, int on)
 
 int dirty_hold_all_of(const struct dirty_tracker *t)
 {
-    return t && t->hold_all;
+    if (!t)
+        return 0;
+    pthread_mutex_lock((pthread_mutex_t *)&t->lock);
+    int all = t->hold_all;
+    pthread_mutex_unlock((pthread_mutex_t *)&t->lock);
+    return all;
 }
 
 int dirty_check_stats(const struct dirty_tracker *t, struct dirty_check_stats *st)
@@ -864,6 +874,16 @@ static void collect_reference(struct dirty_tracker *t, struct drange *d, size_t 
     }
 }
 
+/* A collect whose answer, or whose flush, could not be trusted reports the
+ * pages and owes them again: writes made through stale TLB entries until
+ * the backend recovers (pte: a shootdown that succeeds) set no bit, so the
+ * next successful collect must report the pages once more. */
+static void report_again(struct drange *d, size_t first, size_t n)
+{
+    dirty_bits_set_range_atomic(d->noted, first, first + n);
+    atomic_store(&d->any_noted, true);
+}
+
 /* Read-and-clear pages [first, first+n) of d into out (n bits).  Called with
  * t->lock held.  Never loses a page: a backend error reports all of them. */
 static long collect_range(struct dirty_tracker *t, struct drange *d, size_t first, size_t n,
@@ -887,7 +907,11 @@ static long collect_range(struct dirty_tracker *t, struct drange *d, size_t firs
         /* Noted pages count as the backend's answer: they can hide a
          * miss of the reference but never cause one. */
         take_bits(d->noted, first, n, out);
+        if (first != 0 || n != d->npages)
+            atomic_store(&d->any_noted, true); /* the rest of `noted` stays owed */
     }
+    if (r < 0)
+        report_again(d, first, n);
     if (d->hold && t->hold)
         dirty_hold_update(d->hold, t->hold, first, n, out);
     if (t->ref.ops)
@@ -951,6 +975,7 @@ long dirty_collect_all(struct dirty_tracker *t, dirty_fn fn, void *arg)
         total = 0;
         for (size_t i = 0; i < t->nr; i++) {
             dirty_bits_set_range(t->r[i]->scratch, 0, t->r[i]->npages);
+            report_again(t->r[i], 0, t->r[i]->npages);
             total += (long)t->r[i]->npages;
         }
     }

@@ -116,14 +116,16 @@ DUNE_API long dune_dirty_read_clear_except(void *start, size_t len, uint64_t *bi
 /* Same for the accessed bits. */
 DUNE_API long dune_accessed_read_clear(void *start, size_t len, uint64_t *bitmap);
 
-/* Batch the flushes of the read-and-clears above: between begin and end,
- * the calling thread's calls clear bits without flushing any TLB, and end
- * then flushes this vCPU once and shoots down the others once (if a bit
- * was cleared).  Until end returns 0, every vCPU may still write through
- * an entry with D cached, unseen: use a batch only while no other thread
- * writes (a collector with the world stopped).  begin: 0, -ENOTCONN
- * outside Dune, -EBUSY if a batch is open.  end: 0, -EINVAL without a
- * batch, or the failed flush's -errno (treat the pages as unflushed). */
+/* Batch the shootdowns of the read-and-clears above: between begin and
+ * end, the calling thread's calls flush only its own vCPU, and end then
+ * shoots down the others once (if a bit was cleared).  Until end returns
+ * 0, the other vCPUs may still write through an entry with D cached,
+ * unseen: use a batch only while no other thread writes (a collector with
+ * the world stopped).  begin: 0, -ENOTCONN outside Dune, -EBUSY if a batch
+ * is open (calls then join it: its owner's end must succeed, or every page
+ * cleared in it must be treated as written).  end: 0, -EINVAL without a
+ * batch, or the failed shootdown's -errno (treat the pages as written).
+ * Leaving Dune closes the batch. */
 DUNE_API int dune_tlb_batch_begin(void);
 DUNE_API int dune_tlb_batch_end(void);
 
@@ -132,7 +134,10 @@ DUNE_API int dune_tlb_batch_end(void);
 DUNE_API int dune_flush_tlb_page(const void *va);
 DUNE_API int dune_flush_tlb(void);
 /* Flush the TLBs of all other vCPUs of the VM (KVM does it: see priv.c).
- * 0 at once with no other vCPU inside; -EIO if it could not be confirmed. */
+ * 0 at once with no other vCPU inside; -EIO if it could not be confirmed.
+ * After a failure, the next read-and-clear shoots down again even if it
+ * clears nothing; until one succeeds, writes by other vCPUs to pages
+ * cleared before may set no D bit, so treat those pages as written. */
 DUNE_API int dune_tlb_shootdown(void);
 
 /* Change the guest protection of [start, start+len) (PROT_* bits) without

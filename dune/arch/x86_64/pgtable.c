@@ -141,13 +141,16 @@ int pt_map(uintptr_t start, uintptr_t end, int prot, bool user)
     return pt_map_flags(start, end, prot, user, 0);
 }
 
-/* Rewrite one entry, keeping a dirty bit the CPU may set meanwhile. */
+/* Rewrite one entry, keeping a dirty bit the CPU may set meanwhile.  An
+ * entry made not-present (PROT_NONE) keeps its D bit too: the page was
+ * written, and the D-bit reader (priv.c) must still see it; the CPU
+ * ignores the other bits of a not-present entry. */
 static void pte_set(uint64_t *pte, uintptr_t va, uint64_t bits, uint64_t extra)
 {
     uint64_t old = __atomic_load_n(pte, __ATOMIC_RELAXED), new;
 
     do {
-        new = bits ? (va | bits | extra | (old & PTE_D)) : 0;
+        new = bits ? (va | bits | extra | (old & PTE_D)) : (old & PTE_D);
     } while (!__atomic_compare_exchange_n(pte, &old, new, false, __ATOMIC_SEQ_CST,
                                           __ATOMIC_RELAXED));
 }
