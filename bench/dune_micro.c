@@ -281,7 +281,7 @@ static void report_flushes(void)
     printf("inside Dune: TLB flush of this vCPU %.1f us; shootdown of all vCPUs "
            "(a second one spinning in the guest) %.1f us, %.1fx\n", local, shoot, shoot / local);
     printf("inside Dune, 2 vCPUs: D-bit read-and-clear of %d one-page ranges, each dirty: "
-           "%.0f us flushing per range, %.0f us in one TLB batch, %.2fx\n",
+           "%.0f us shooting down per range, %.0f us in one TLB batch, %.2fx\n",
            CLEAR_RANGES, each, batched, each / batched);
 }
 
