@@ -503,6 +503,37 @@ static void tracker_free(struct dirty_tracker *t)
     free(t);
 }
 
+/* The environment's DIRTY_HOLD=n and DIRTY_HOLD_ALL=0|1 into *hold and
+ * *all (left alone if unset): 0, or -EINVAL with the reason in why. */
+static int env_hold(unsigned *hold, int *all, char *why, size_t len)
+{
+    const char *v = getenv("DIRTY_HOLD");
+    char *end;
+    if (v && *v) {
+        errno = 0;
+        unsigned long n = strtoul(v, &end, 10);
+        if (errno || *end || v[0] == '-' || n > DIRTY_HOLD_MAX)
+            return dirty_fail(why, len, EINVAL, "DIRTY_HOLD=%s: not a number of collects (0-%d)",
+                              v, DIRTY_HOLD_MAX);
+        *hold = (unsigned)n;
+    }
+    v = getenv("DIRTY_HOLD_ALL");
+    if (v && *v) {
+        if (strcmp(v, "0") && strcmp(v, "1"))
+            return dirty_fail(why, len, EINVAL, "DIRTY_HOLD_ALL=%s: not 0 or 1", v);
+        *all = v[0] == '1';
+    }
+    return 0;
+}
+
+/* Apply the hold settings to a tracker just opened (-ENOTSUP, from a
+ * backend that re-arms every page, is not an error). */
+static void apply_hold(struct dirty_tracker *t, unsigned hold, int all)
+{
+    dirty_set_hold(t, hold);
+    dirty_set_hold_all(t, all);
+}
+
 static int open_tracker(enum dirty_backend want, enum dirty_backend ref, bool abort_on_miss,
                         const char *origin, struct dirty_tracker **out)
 {
@@ -513,6 +544,10 @@ static int open_tracker(enum dirty_backend want, enum dirty_backend ref, bool ab
         return dirty_fail(last_error, sizeof(last_error), ENOMEM, "out of memory");
     if ((unsigned)want >= DIRTY_NBACKENDS || (unsigned)ref >= DIRTY_NBACKENDS)
         return dirty_fail(last_error, sizeof(last_error), EINVAL, "bad backend number");
+    unsigned hold = DIRTY_HOLD_DEFAULT;
+    int all = 0;
+    if (env_hold(&hold, &all, last_error, sizeof(last_error)) < 0)
+        return -EINVAL;
 
     struct dirty_tracker *t = calloc(1, sizeof(*t));
     if (!t)
@@ -547,51 +582,18 @@ static int open_tracker(enum dirty_backend want, enum dirty_backend ref, bool ab
         tracker_free(t);
         return err;
     }
+    apply_hold(t, hold, all);
     *out = t;
     return 0;
-}
-
-/* The environment's DIRTY_HOLD=n and DIRTY_HOLD_ALL=0|1 into *hold and
- * *all (left alone if unset): 0, or -EINVAL with the reason in why. */
-static int env_hold(unsigned *hold, int *all, char *why, size_t len)
-{
-    const char *v = getenv("DIRTY_HOLD");
-    char *end;
-    if (v && *v) {
-        errno = 0;
-        unsigned long n = strtoul(v, &end, 10);
-        if (errno || *end || v[0] == '-' || n > DIRTY_HOLD_MAX)
-            return dirty_fail(why, len, EINVAL, "DIRTY_HOLD=%s: not a number of collects (0-%d)",
-                              v, DIRTY_HOLD_MAX);
-        *hold = (unsigned)n;
-    }
-    v = getenv("DIRTY_HOLD_ALL");
-    if (v && *v) {
-        if (strcmp(v, "0") && strcmp(v, "1"))
-            return dirty_fail(why, len, EINVAL, "DIRTY_HOLD_ALL=%s: not 0 or 1", v);
-        *all = v[0] == '1';
-    }
-    return 0;
-}
-
-/* Apply the hold settings to a tracker just opened (-ENOTSUP, from a
- * backend that re-arms every page, is not an error). */
-static void apply_hold(struct dirty_tracker *t, unsigned hold, int all)
-{
-    dirty_set_hold(t, hold);
-    dirty_set_hold_all(t, all);
 }
 
 int dirty_open(enum dirty_backend want, struct dirty_tracker **out)
 {
     char bad[256] = "";
     enum dirty_backend env = DIRTY_AUTO, ref = DIRTY_AUTO;
-    unsigned hold = DIRTY_HOLD_DEFAULT;
-    int all = 0;
     int e = env_backend("DIRTY_BACKEND", &env, bad, sizeof(bad));
     int c = e < 0 ? 0 : env_backend("DIRTY_CHECK", &ref, bad, sizeof(bad));
-    int h = e < 0 || c < 0 ? 0 : env_hold(&hold, &all, bad, sizeof(bad));
-    if (e < 0 || c < 0 || h < 0) {
+    if (e < 0 || c < 0) {
         *out = NULL;
         snprintf(last_error, sizeof(last_error), "%s", bad);
         return -EINVAL;
@@ -603,10 +605,7 @@ int dirty_open(enum dirty_backend want, struct dirty_tracker **out)
     } else if (want == DIRTY_AUTO) {
         origin = "default";
     }
-    int err = open_tracker(want, ref, true, origin, out);
-    if (err == 0)
-        apply_hold(*out, hold, all);
-    return err;
+    return open_tracker(want, ref, true, origin, out);
 }
 
 int dirty_open_checked(enum dirty_backend want, enum dirty_backend ref, int abort_on_miss,
@@ -617,16 +616,7 @@ int dirty_open_checked(enum dirty_backend want, enum dirty_backend ref, int abor
         snprintf(last_error, sizeof(last_error), "checking mode needs an explicit reference");
         return -EINVAL;
     }
-    unsigned hold = DIRTY_HOLD_DEFAULT;
-    int all = 0;
-    if (env_hold(&hold, &all, last_error, sizeof(last_error)) < 0) {
-        *out = NULL;
-        return -EINVAL;
-    }
-    int err = open_tracker(want, ref, abort_on_miss != 0, "checked mode", out);
-    if (err == 0)
-        apply_hold(*out, hold, all);
-    return err;
+    return open_tracker(want, ref, abort_on_miss != 0, "checked mode", out);
 }
 
 static void drange_free(void *p)
@@ -893,8 +883,9 @@ static long collect_range(struct dirty_tracker *t, struct drange *d, size_t firs
      * then shows up as an extra of the backend, never as a false miss. */
     if (t->ref.ops)
         collect_reference(t, d, first, n);
+    bool holding = d->hold && t->hold;
     long r;
-    if (d->hold && t->hold)
+    if (holding)
         r = t->main.ops->collect_except(t->main.state, d->priv, first, n, out,
                                         dirty_hold_keep(d->hold, t->hold_all, first, n));
     else
@@ -912,7 +903,7 @@ static long collect_range(struct dirty_tracker *t, struct drange *d, size_t firs
     }
     if (r < 0)
         report_again(d, first, n);
-    if (d->hold && t->hold)
+    if (holding)
         dirty_hold_update(d->hold, t->hold, first, n, out);
     if (t->ref.ops)
         check_cycle(t, d, first, n, out);
