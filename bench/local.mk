@@ -24,6 +24,18 @@ bench_list_LDADD = $(BDWGC_LIBS)
 bench_hashmap_SOURCES = bench/hashmap.c $(BENCH_WORKLOAD_SRC)
 bench_hashmap_CPPFLAGS = $(BENCH_WORKLOAD_CPPFLAGS)
 bench_hashmap_LDADD = $(BDWGC_LIBS)
+# Live heap and threads grown for bench/run-scale.
+BENCH_PROGRAMS += bench/scale
+bench_scale_SOURCES = bench/scale.c $(BENCH_WORKLOAD_SRC)
+bench_scale_CPPFLAGS = $(BENCH_WORKLOAD_CPPFLAGS)
+bench_scale_LDADD = $(BDWGC_LIBS)
+# The suite's metrics preloaded into real clients (bench/run-client); a
+# module that is never installed, so -rpath only makes libtool build it shared.
+noinst_LTLIBRARIES += bench/libgcstat.la
+bench_libgcstat_la_SOURCES = bench/gcstat.c $(BENCH_WORKLOAD_SRC)
+bench_libgcstat_la_CPPFLAGS = $(BENCH_WORKLOAD_CPPFLAGS)
+bench_libgcstat_la_LDFLAGS = -module -avoid-version -shared -rpath $(abs_builddir)/bench
+bench_libgcstat_la_LIBADD = $(BDWGC_LIBS)
 if HAVE_LIBXML2
 BENCH_PROGRAMS += bench/xml
 bench_xml_SOURCES = bench/xml.c $(BENCH_WORKLOAD_SRC)
@@ -42,7 +54,8 @@ tests_check_bench_LDADD = $(CHECK_LIBS)
 endif HAVE_CHECK
 endif HAVE_BDWGC
 
-EXTRA_DIST += bench/run-suite bench/suite.gp bench/hold-modes
+EXTRA_DIST += bench/run-suite bench/suite.gp bench/hold-modes bench/run-client \
+	bench/clients/binary-trees.scm bench/clients/binary-trees.lsp bench/run-scale bench/scale.gp
 
 .PHONY: bench bench-hold
 # The micro-benchmarks first (Dune vs native, dirty-tracking backends),
