@@ -102,7 +102,9 @@ static pid_t start_qemu(const char *qemu, const char *image, int *out_fd)
         close(fds[1]);
         execl(qemu, qemu, "-machine", "virt", "-m", "2G", "-smp", "1",
               "-display", "none", "-serial", "stdio", "-monitor", "none",
-              "-no-reboot", "-kernel", image, (char *)NULL);
+              /* No network card: its option ROM (efi-virtio.rom) lives in
+               * ipxe-qemu, a package qemu-system-misc only recommends. */
+              "-nic", "none", "-no-reboot", "-kernel", image, (char *)NULL);
         fprintf(stderr, "exec %s: %s\n", qemu, strerror(errno));
         _exit(127);
     }
