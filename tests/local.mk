@@ -7,6 +7,9 @@ if HAVE_BDWGC
 TESTS += tests/check_clients.sh
 endif
 EXTRA_DIST += tests/check_clients.sh
+# bench/run-scale's report: slopes per GiB and checksum comparison.
+TESTS += tests/check_scale_report.sh
+EXTRA_DIST += tests/check_scale_report.sh
 
 if HAVE_DUNE
 if HAVE_CHECK
