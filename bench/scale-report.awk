@@ -81,11 +81,11 @@ END {
                 printf "%s,%d,%d,ok,%s,%.3f,%s,%s,%s,%.1f,%s,%s,%s\n", s, mib, t, wall, cpu, gcs, pergc, pm, heap,
                        reads, perread, pergib > csv
                 if (t == 1) {
-                    printf "%s %s %s %s\n", mib, wall, pergc, pm >> fh
+                    printf "%s %s %s %s %s\n", mib, wall, pergc, pm, cpu >> fh
                     nh++; GX[nh] = mib / 1024; GW[nh] = wall; GC_[nh] = pergc; GP[nh] = pm; GU[nh] = cpu
                     GH[nh] = heap / 1024; GR[nh] = perread
                 }
-                if (mib == tmib) printf "%s %s %s %s\n", t, wall, pergc, pm >> ft
+                if (mib == tmib) printf "%s %s %s %s %s\n", t, wall, pergc, pm, cpu >> ft
             }
             if (st[key] != "ok") printf "%s,%d,%d,\"%s\",,,,,,,,,\n", s, mib, t, st[key] > csv
             print line; print line > md
