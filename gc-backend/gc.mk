@@ -3,7 +3,9 @@
 if HAVE_BDWGC
 lib_LTLIBRARIES += gc-backend/libgc-dune.la
 include_HEADERS += gc-backend/gc_dune.h
-gc_backend_libgc_dune_la_SOURCES = gc-backend/gc_dune.c gc-backend/gc_dune.h
+gc_backend_libgc_dune_la_SOURCES = gc-backend/gc_dune.c gc-backend/gc_dune.h \
+	gc-backend/gc_dune_internal.h gc-backend/gc_dune_heap.c gc-backend/gc_dune_report.c \
+	gc-backend/gc_dune_bench.c
 gc_backend_libgc_dune_la_CFLAGS = $(AM_CFLAGS) $(BDWGC_CFLAGS)
 # libdirty.la brings the Dune core along when HAVE_DUNE (gc-backend/local.mk).
 gc_backend_libgc_dune_la_LIBADD = gc-backend/libdirty.la $(BDWGC_LIBS) -ldl
