@@ -42,6 +42,11 @@ enum dirty_backend dirty_backend_of(const struct dirty_tracker *t)
     return t ? t->id : DIRTY_AUTO;
 }
 
+enum dirty_backend dirty_reference_of(const struct dirty_tracker *t)
+{
+    return t && t->ref.ops ? t->ref.ops->id : DIRTY_AUTO;
+}
+
 const char *dirty_why(const struct dirty_tracker *t)
 {
     return t ? t->why : "";

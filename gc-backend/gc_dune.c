@@ -261,6 +261,8 @@ static void setup_once(void)
         return;
     }
     GC_set_manual_vdb_allowed(1);
+    cfg.keep_ptrfree = dirty_backend_of(cfg.tracker) == DIRTY_MPROTECT ||
+                       dirty_reference_of(cfg.tracker) == DIRTY_MPROTECT;
     cfg.active = true;
     hook_callbacks();
     if (cfg.verbose || cfg.print_stats)

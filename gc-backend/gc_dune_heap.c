@@ -173,6 +173,8 @@ void track_sections(void)
         if (err == 0) {
             r->fresh = true;
             r->state = R_TRACKED;
+            if (cfg.keep_ptrfree)
+                ptrfree_reopen(r->start, r->len / PAGE);
         } else if (cfg.verbose_level >= 2) {
             fprintf(stderr, "gc-dune: cannot track %#lx +%zu KiB: %s\n", (unsigned long)r->start,
                     r->len / 1024, strerror(-err));

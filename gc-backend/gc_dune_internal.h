@@ -33,6 +33,7 @@ struct gc_dune_cfg {
     bool print_stats;        /* GC_PRINT_STATS */
     bool active;             /* manual VDB requested and tracker open */
     bool in_dune;
+    bool keep_ptrfree;       /* mprotect in use: gc_dune_ptrfree.c */
     struct dirty_tracker *tracker;
     char why[600];
 };
@@ -104,6 +105,10 @@ void track_sections(void);
 void GC_CALLBACK resize_cb(GC_word new_size);
 void *track_locked(void *arg);
 void dump_regions(void);
+
+/* gc_dune_ptrfree.c: make the pointer-free heap pages among
+ * [p, p + npages * PAGE) writable (and dirty) again. */
+void ptrfree_reopen(uintptr_t p, size_t npages);
 
 /* gc_dune_report.c */
 void GC_CALLBACK event_cb(GC_EventType ev);
