@@ -79,6 +79,8 @@ long dirty_collect_all(struct dirty_tracker *t, dirty_fn fn, void *arg);
 void dirty_note_write(const void *addr, size_t len);
 
 enum dirty_backend dirty_backend_of(const struct dirty_tracker *t);
+/* Checking mode's reference backend, or DIRTY_AUTO when not checking. */
+enum dirty_backend dirty_reference_of(const struct dirty_tracker *t);
 const char *dirty_backend_name(enum dirty_backend b);
 int dirty_backend_from_name(const char *name, enum dirty_backend *out);
 

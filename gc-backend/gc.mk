@@ -3,7 +3,9 @@
 if HAVE_BDWGC
 lib_LTLIBRARIES += gc-backend/libgc-dune.la
 include_HEADERS += gc-backend/gc_dune.h
-gc_backend_libgc_dune_la_SOURCES = gc-backend/gc_dune.c gc-backend/gc_dune.h
+gc_backend_libgc_dune_la_SOURCES = gc-backend/gc_dune.c gc-backend/gc_dune.h \
+	gc-backend/gc_dune_internal.h gc-backend/gc_dune_heap.c gc-backend/gc_dune_report.c gc-backend/gc_dune_ptrfree.c \
+	gc-backend/gc_dune_bench.c
 gc_backend_libgc_dune_la_CFLAGS = $(AM_CFLAGS) $(BDWGC_CFLAGS)
 # libdirty.la brings the Dune core along when HAVE_DUNE (gc-backend/local.mk).
 gc_backend_libgc_dune_la_LIBADD = gc-backend/libdirty.la $(BDWGC_LIBS) -ldl
@@ -28,7 +30,7 @@ if HAVE_CHECK
 # The stress test, built twice: linked with libgc-dune (-lgc-dune -lgc), and
 # with libgc only, for the run under gc-dune-run (LD_PRELOAD).
 # tests/check_gc_dune.sh runs them once per dirty-page source.
-check_PROGRAMS += tests/check_gc_dune tests/check_gc_dune_plain
+check_PROGRAMS += tests/check_gc_dune tests/check_gc_dune_plain tests/check_gc_dune_safety
 TESTS += tests/check_gc_dune.sh tests/gctest_dune.sh tests/bdwgc_tests.sh
 EXTRA_DIST += tests/check_gc_dune.sh tests/gctest_dune.sh tests/gctest_no_barrier.h \
 	tests/bdwgc_tests.sh tests/bdwgc_source.sh
@@ -38,6 +40,10 @@ tests_check_gc_dune_LDADD = gc-backend/libgc-dune.la $(BDWGC_LIBS) $(CHECK_LIBS)
 tests_check_gc_dune_plain_SOURCES = tests/check_gc_dune.c
 tests_check_gc_dune_plain_CFLAGS = $(AM_CFLAGS) $(BDWGC_CFLAGS) $(CHECK_CFLAGS)
 tests_check_gc_dune_plain_LDADD = $(BDWGC_LIBS) $(CHECK_LIBS) -ldl
+# A late SIGSEGV handler and read(2) into atomic buffers, per backend.
+tests_check_gc_dune_safety_SOURCES = tests/check_gc_dune_safety.c
+tests_check_gc_dune_safety_CFLAGS = $(AM_CFLAGS) $(BDWGC_CFLAGS) $(CHECK_CFLAGS)
+tests_check_gc_dune_safety_LDADD = gc-backend/libgc-dune.la $(BDWGC_LIBS) $(CHECK_LIBS)
 endif
 # One workload, every dirty source, side by side (README: libgc-dune).
 compare-backends: tests/check_gc_dune

@@ -6,7 +6,13 @@ noinst_LTLIBRARIES += gc-backend/libdirty.la
 gc_backend_libdirty_la_SOURCES = \
 	gc-backend/dirty.h \
 	gc-backend/dirty_backend.h \
+	gc-backend/dirty_tracker.h \
 	gc-backend/dirty.c \
+	gc-backend/dirty_registry.c \
+	gc-backend/dirty_env.c \
+	gc-backend/dirty_check.c \
+	gc-backend/dirty_bits.c \
+	gc-backend/dirty_rtable.c \
 	gc-backend/dirty_hold.c \
 	gc-backend/dirty_uffd.c \
 	gc-backend/dirty_softdirty.c \

@@ -1222,6 +1222,47 @@ START_TEST(t_mprotect_chains)
 }
 END_TEST
 
+/* The ECL order: the program installs its handler after the tracker was
+ * opened, before anything is tracked, and does not chain.  The backend's
+ * handler goes on top at the first dirty_track() and passes the program's
+ * own faults down to it. */
+static volatile sig_atomic_t stolen;
+static void late(int sig, siginfo_t *si, void *uc)
+{
+    char *a = si->si_addr;
+    if (a >= guard && a < guard + PG) {
+        prior(sig, si, uc);
+        return;
+    }
+    stolen++; /* a write to a tracked page: the backend should have had it */
+    mprotect((void *)((uintptr_t)a & ~(PG - 1)), PG, PROT_READ | PROT_WRITE);
+}
+
+START_TEST(t_mprotect_chains_late)
+{
+    struct dirty_tracker *t = open_or_skip(DIRTY_MPROTECT, "mprotect_chains_late");
+    if (!t)
+        return;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = late;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGSEGV, &sa, NULL);
+    guard = mmap(NULL, PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *m = map_pages(4);
+    ck_assert_int_eq(dirty_track(t, m, 4 * PG), 0);
+    m[0] = 1;
+    m[2 * PG] = 1;
+    *(volatile char *)&guard[5] = 1;
+    ck_assert_int_eq(prior_handler_ran, 1);
+    ck_assert_int_eq(stolen, 0);
+    uint64_t got = 0;
+    ck_assert_int_eq(dirty_collect(t, m, 4 * PG, &got), 2);
+    ck_assert_uint_eq(got, 5);
+    dirty_close(t);
+}
+END_TEST
+
 static Suite *dirty_suite(void)
 {
     Suite *s = suite_create("dirty");
@@ -1229,6 +1270,7 @@ static Suite *dirty_suite(void)
     tcase_add_test(api, t_api);
     tcase_add_test(api, t_mprotect_efault);
     tcase_add_test(api, t_mprotect_chains);
+    tcase_add_test(api, t_mprotect_chains_late);
     tcase_add_test(api, t_hold_api);
     suite_add_tcase(s, api);
 

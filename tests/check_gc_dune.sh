@@ -7,6 +7,7 @@
 
 linked=./tests/check_gc_dune
 plain=./tests/check_gc_dune_plain
+safety=./tests/check_gc_dune_safety
 launcher=./gc-backend/gc-dune-run
 failed=0 passed=0 skipped=0
 
@@ -40,12 +41,23 @@ run "linked, mprotect, GC_ENABLE_INCREMENTAL=1" \
 run "gc-dune-run, uffd" GC_DUNE_BACKEND=uffd GC_DUNE_EXPECT=uffd $launcher $plain
 # Stock libgc (its own mprotect dirty bits) for comparison.
 run "linked, GC_DUNE_BACKEND=off" GC_DUNE_BACKEND=off $linked
+# A SIGSEGV handler installed after libgc-dune starts, and read(2) into
+# pointer-free buffers: as with stock libgc, for every source.
+for b in off uffd mprotect; do
+    run "safety, $b" GC_DUNE_BACKEND=$b GC_DUNE_EXPECT=$b $safety
+done
+run "safety, uffd checked against mprotect" GC_DUNE_BACKEND=uffd GC_DUNE_EXPECT=uffd \
+    GC_DUNE_CHECK=mprotect $safety
 
 # Inside Dune (two application threads, as natively).  The checked run is
 # slow (inside the guest every write faults once per cycle), hence fewer
 # steps.
 if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
     run "linked, Dune + kvm dirty log" GC_DUNE_BACKEND=kvm GC_DUNE_EXPECT=kvm $linked
+    for b in kvm pte; do
+        run "safety, Dune + $b checked against mprotect" GC_DUNE_BACKEND=$b GC_DUNE_EXPECT=$b \
+            GC_DUNE_CHECK=mprotect $safety
+    done
     # Every written page held (GC_DUNE_HOLD_ALL=1), for 2 collections.
     run "linked, Dune + kvm, all held 2, checked against mprotect" CHECK_GC_DUNE_STEPS=6000 \
         GC_DUNE_HOLD_ALL=1 GC_DUNE_HOLD=2 GC_DUNE_BACKEND=kvm GC_DUNE_EXPECT=kvm \
