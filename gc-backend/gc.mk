@@ -4,10 +4,19 @@ if HAVE_BDWGC
 lib_LTLIBRARIES += gc-backend/libgc-dune.la
 include_HEADERS += gc-backend/gc_dune.h
 gc_backend_libgc_dune_la_SOURCES = gc-backend/gc_dune.c gc-backend/gc_dune.h
-gc_backend_libgc_dune_la_CFLAGS = $(AM_CFLAGS) $(BDWGC_CFLAGS)
-# libdirty.la brings the Dune core along when HAVE_DUNE (gc-backend/local.mk).
+gc_backend_libgc_dune_la_CFLAGS = $(AM_CFLAGS) $(BDWGC_CFLAGS) -fvisibility=hidden
+# The Dune core comes from the shared libdune (one copy per process, also
+# under dune-run).  The version script exports gc_dune.h, dirty.h and the
+# symbols that must interpose libgc's and libc's (tests/check_exports.sh
+# compares it with the headers and the API-marked definitions).
 gc_backend_libgc_dune_la_LIBADD = gc-backend/libdirty.la $(BDWGC_LIBS) -ldl
-gc_backend_libgc_dune_la_LDFLAGS = -version-info 0:0:0
+if HAVE_DUNE
+gc_backend_libgc_dune_la_LIBADD += dune/libdune.la
+endif
+gc_backend_libgc_dune_la_LDFLAGS = -version-info 0:0:0 \
+	-Wl,--version-script=$(srcdir)/gc-backend/libgc-dune.map
+EXTRA_gc_backend_libgc_dune_la_DEPENDENCIES = gc-backend/libgc-dune.map
+EXTRA_DIST += gc-backend/libgc-dune.map
 
 # pkg-config file, generated here rather than by configure.
 pkgconfigdir = $(libdir)/pkgconfig

@@ -763,7 +763,7 @@ API void gc_dune_print_stats(void)
  * collector and what it cost, and inside Dune the exits behind it.
  */
 size_t gc_dune_bench_fields(char *buf, size_t len);
-size_t gc_dune_bench_fields(char *buf, size_t len)
+API size_t gc_dune_bench_fields(char *buf, size_t len)
 {
     struct gc_dune_stats st;
     int n;

@@ -36,3 +36,7 @@ tests_check_dune_tlb_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_dune_tlb_LDADD = dune/libdune-core.la $(CHECK_LIBS)
 endif
 endif
+
+# The shared libraries export only their documented API.
+TESTS += tests/check_exports.sh
+EXTRA_DIST += tests/check_exports.sh
