@@ -1,6 +1,6 @@
 # dune/ build fragment (included from the top-level Makefile.am)
-include_HEADERS += dune/include/dune.h
-EXTRA_DIST += dune/libdune.map dune/libdune-preload.map
+pkginclude_HEADERS += dune/include/dune.h
+EXTRA_DIST += dune/libdune.map dune/libdune-preload.map dune/dune.pc.in
 
 if HAVE_DUNE
 noinst_LTLIBRARIES += dune/libdune-core.la
@@ -40,6 +40,11 @@ dune_libdune_preload_la_LIBADD = dune/libdune.la
 dune_libdune_preload_la_LDFLAGS = -module -avoid-version -shared \
 	-Wl,--version-script=$(srcdir)/dune/libdune-preload.map
 EXTRA_dune_libdune_preload_la_DEPENDENCIES = dune/libdune-preload.map
+
+pkgconfig_DATA += dune/dune.pc
+CLEANFILES += dune/dune.pc
+dune/dune.pc: $(srcdir)/dune/dune.pc.in Makefile
+	$(pc_subst)
 
 bin_PROGRAMS += dune/dune-run
 dune_dune_run_SOURCES = dune/dune-run.c

@@ -2,7 +2,7 @@
 if HAVE_CHECK
 check_PROGRAMS += tests/check_dirty
 TESTS += tests/check_dirty
-tests_check_dirty_SOURCES = tests/check_dirty.c
+tests_check_dirty_SOURCES = tests/check_dirty.c tests/dune_test.h
 tests_check_dirty_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_dirty_LDADD = $(DIRTY_LIBS) $(CHECK_LIBS)
 if HAVE_DUNE
