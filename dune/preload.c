@@ -29,7 +29,7 @@ static void __attribute__((constructor(101))) dune_preload_enter(void)
 
 /* Fields for the benchmark workloads' RESULT line (bench/workload.h looks
  * this hook up weakly): what running inside Dune cost. */
-size_t gc_dune_bench_fields(char *buf, size_t len);
+__attribute__((visibility("default"))) size_t gc_dune_bench_fields(char *buf, size_t len);
 size_t gc_dune_bench_fields(char *buf, size_t len)
 {
     struct dune_status st;

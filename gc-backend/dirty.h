@@ -27,6 +27,9 @@
 extern "C" {
 #endif
 
+/* The public API: exported although libdirty is built hidden. */
+#pragma GCC visibility push(default)
+
 enum dirty_backend {
     DIRTY_AUTO = 0,
     DIRTY_PTE,
@@ -134,6 +137,8 @@ struct dirty_check_stats {
 };
 /* -EINVAL unless t is in checking mode. */
 int dirty_check_stats(const struct dirty_tracker *t, struct dirty_check_stats *st);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

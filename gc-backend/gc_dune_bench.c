@@ -16,7 +16,7 @@
  * collector and what it cost, and inside Dune the exits behind it.
  */
 size_t gc_dune_bench_fields(char *buf, size_t len);
-size_t gc_dune_bench_fields(char *buf, size_t len)
+API size_t gc_dune_bench_fields(char *buf, size_t len)
 {
     struct gc_dune_stats st;
     int n;

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "dirty.h"
+#include "dune_test.h"
 #ifdef HAVE_DUNE
 #include "dune.h"
 /* Weak: the test links with or without the Dune core. */
@@ -88,12 +89,24 @@ static void enter_dune_for(enum dirty_backend b)
 #endif
 }
 
+/* Whether Dune can be used here (tests/dune_test.h), decided once in
+ * main(): when it can, pte and kvm must run; when it cannot, their cases
+ * are skipped and the whole suite reports SKIP. */
+static int dune_state = DUNE_TEST_SKIP;
+static char dune_why[300] = "built without Dune";
+
 /* Open backend b, or print why it cannot run and return NULL. */
 static struct dirty_tracker *open_or_skip(enum dirty_backend b, const char *test)
 {
     char why[256];
+    if ((b == DIRTY_PTE || b == DIRTY_KVM) && dune_state != DUNE_TEST_USABLE) {
+        printf("SKIP %s[%s]: %s\n", test, dirty_backend_name(b), dune_why);
+        return NULL;
+    }
     enter_dune_for(b);
     if (dirty_probe(b, why, sizeof(why)) < 0) {
+        ck_assert_msg(b != DIRTY_PTE && b != DIRTY_KVM, "%s[%s]: Dune is usable here, yet: %s",
+                      test, dirty_backend_name(b), why);
         printf("SKIP %s[%s]: %s\n", test, dirty_backend_name(b), why);
         return NULL;
     }
@@ -1307,9 +1320,22 @@ static Suite *dirty_suite(void)
 
 int main(void)
 {
+#ifdef HAVE_DUNE
+    dune_state = dune_test_usable(dune_why, sizeof dune_why);
+#endif
     SRunner *sr = srunner_create(dirty_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    if (failed)
+        return EXIT_FAILURE;
+#ifdef HAVE_DUNE
+    /* Not a pass when the Dune backends could not be run. */
+    if (dune_state != DUNE_TEST_USABLE) {
+        printf("%s: check_dirty: pte and kvm not run: %s\n",
+               dune_state == DUNE_TEST_SKIP ? "SKIP" : "FAIL", dune_why);
+        return dune_state;
+    }
+#endif
+    return EXIT_SUCCESS;
 }

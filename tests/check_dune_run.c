@@ -14,6 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "dune_test.h"
+
 #ifndef DUNE_RUN
 #define DUNE_RUN "dune/dune-run"
 #endif
@@ -193,10 +195,7 @@ int main(void)
     SRunner *sr;
     int failed;
 
-    if (access("/dev/kvm", F_OK) != 0) {
-        printf("SKIP: /dev/kvm is absent on this machine: dune-run tests cannot run\n");
-        return 77;
-    }
+    dune_test_require("check_dune_run");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_true_false);
     tcase_add_test(tc, test_ls);

@@ -17,7 +17,7 @@ check_PROGRAMS += tests/check_dune_run
 TESTS += tests/check_dune_run
 tests_check_dune_run_SOURCES = tests/check_dune_run.c
 tests_check_dune_run_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -DDUNE_RUN='"$(abs_top_builddir)/dune/dune-run"'
-tests_check_dune_run_LDADD = $(CHECK_LIBS)
+tests_check_dune_run_LDADD = dune/libdune-core.la $(CHECK_LIBS)
 EXTRA_tests_check_dune_run_DEPENDENCIES = dune/dune-run dune/libdune-preload.la
 endif
 endif
@@ -36,3 +36,20 @@ tests_check_dune_tlb_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_dune_tlb_LDADD = dune/libdune-core.la $(CHECK_LIBS)
 endif
 endif
+
+# The shared libraries export only their documented API.
+TESTS += tests/check_exports.sh
+EXTRA_DIST += tests/check_exports.sh
+
+# Whether Dune can be used here, for the shell suites (tests/dune_usable.sh):
+# the same test as tests/dune_test.h.
+if HAVE_DUNE
+check_PROGRAMS += tests/dune-usable
+tests_dune_usable_SOURCES = tests/dune_usable.c tests/dune_test.h
+tests_dune_usable_LDADD = dune/libdune-core.la
+endif
+EXTRA_DIST += tests/dune_usable.sh
+
+# make install DESTDIR=..., then a program built with pkg-config gc-dune.
+TESTS += tests/check_install.sh
+EXTRA_DIST += tests/check_install.sh

@@ -159,9 +159,11 @@ DUNE_API dune_pgflt_fn dune_set_pgflt_handler(dune_pgflt_fn fn);
 typedef void (*dune_write_fn)(const void *addr, size_t len);
 DUNE_API void dune_set_host_write_hook(dune_write_fn fn);
 
-/* Threads or processes created inside Dune that continue natively (until
- * threads get their own vCPUs).  Writes by such threads are invisible to
- * guest dirty bits and the dirty log. */
+/* Children sharing the memory (CLONE_VM without CLONE_VFORK) that were
+ * created inside Dune without a vCPU and so run natively: a clone without
+ * CLONE_THREAD/CLONE_SETTLS or without a stack of its own (pthread_create
+ * threads get a vCPU each).  Writes by such threads are invisible to guest
+ * dirty bits and the dirty log. */
 DUNE_API unsigned long dune_native_threads(void);
 
 /* Threads currently running inside Dune (each on its own vCPU). */
