@@ -163,6 +163,7 @@ struct rlimit;
 int dune_fd_room(unsigned more);
 int dune_fd_begin(struct rlimit *saved, bool wait);
 int dune_fd_end(const struct rlimit *saved, long fd);
+void dune_fd_after_fork(void);
 
 void dune_set_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

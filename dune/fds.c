@@ -45,6 +45,12 @@ static int lowest = INT_MAX; /* the smallest of them: most checks stop here */
 /* Serialises changes of the soft limit, Dune's and the program's. */
 static pthread_mutex_t limit_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* In a forked child: another thread of the parent may have held it. */
+void dune_fd_after_fork(void)
+{
+    pthread_mutex_init(&limit_lock, NULL);
+}
+
 static int *slot_of(int fd)
 {
     for (unsigned i = 0; i < nowned; i++)

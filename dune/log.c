@@ -61,19 +61,30 @@ static void put(int fd, const char *s, size_t n)
     }
 }
 
+static long open_log(void)
+{
+    long fd = dune_sys6(SYS_openat, AT_FDCWD, (long)log_path, O_WRONLY | O_APPEND | O_CLOEXEC,
+                        0, 0, 0);
+
+    /* O_CREAT only when needed: in a sticky /tmp it is refused on a file
+     * another user made (protected_regular), as after setuid. */
+    if (fd == -ENOENT)
+        fd = dune_sys6(SYS_openat, AT_FDCWD, (long)log_path,
+                       O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644, 0, 0);
+    return fd;
+}
+
 /* Open, append one line, close: a held descriptor would be one more the
  * program can see, and the lines are few.  O_APPEND with one write keeps
  * lines from several processes whole. */
 static int append(const char *s, size_t n)
 {
-    long fd = dune_sys6(SYS_openat, AT_FDCWD, (long)log_path,
-                        O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644, 0, 0);
+    long fd = open_log();
     struct rlimit rl;
 
     if (fd == -EMFILE && dune_fd_begin(&rl, false) == 0) {
         /* The program uses all of its descriptors: borrow one above. */
-        fd = dune_sys6(SYS_openat, AT_FDCWD, (long)log_path,
-                       O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644, 0, 0);
+        fd = open_log();
         dune_fd_end(&rl, -1);
     }
     if (fd < 0)
@@ -147,6 +158,7 @@ void dune_log_init(void)
 
 void dune_log_after_fork(void)
 {
+    dune_fd_after_fork();
     set_up_basics();
 }
 
