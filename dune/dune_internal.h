@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "dune.h"
+#include "log.h"
 
 #define PAGE_SIZE 4096UL
 #define PAGE_MASK (~(PAGE_SIZE - 1))
@@ -158,11 +159,13 @@ void dune_fd_forget(int fd);
 bool dune_fd_is_ours(int fd);
 void dune_fd_renumber(int oldfd, int newfd);
 int dune_fd_syscall(const struct kvm_regs *r, long *ret);
+struct rlimit;
+int dune_fd_room(unsigned more);
+int dune_fd_begin(struct rlimit *saved, bool wait);
+int dune_fd_end(const struct rlimit *saved, long fd);
+void dune_fd_after_fork(void);
 
 void dune_set_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void dune_warn_once(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-bool dune_verbose(void);
-int dune_kvm_fd_above(int fd);
 
 /* ---- arch (arch/x86_64/cpu.c, entry.S) ---- */
 int arch_vm_setup(void);

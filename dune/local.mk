@@ -14,6 +14,8 @@ dune_libdune_core_la_SOURCES = \
 	dune/syscall_out.c \
 	dune/signal.c \
 	dune/fds.c \
+	dune/log.c \
+	dune/log.h \
 	dune/enter.c \
 	dune/priv.c \
 	dune/arch/x86_64/cpu.c \

@@ -99,7 +99,7 @@ static void __attribute__((noreturn)) die_by_signal_why(int sig, const char *why
         char buf[96];
         int n = snprintf(buf, sizeof buf, "dune: signal %d kills the process (in %s)\n", sig,
                          why);
-        dune_sys3(1, 2, buf, n);
+        dune_log_line(DUNE_MSG_NOTE, buf, (size_t)n);
         dune_print_summary();
     }
     app_act[sig] = dfl;
@@ -276,7 +276,7 @@ static void deliver_info(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr,
                              (unsigned long)e->trapno, (unsigned long)fr[F_RIP],
                              (unsigned long)e->addr, ka.handler, (unsigned long long)blocked,
                              ip[0], ip[1], ip[2], ip[3], ip[4], (unsigned long)fr[F_RSP]);
-            dune_sys3(1, 2, b, n);
+            dune_log_line(DUNE_MSG_NOTE, b, (size_t)n);
         }
         die_by_signal(e->sig);
     }
@@ -492,7 +492,7 @@ static void dune_host_signal(int sig, siginfo_t *si, void *uc)
             int n = snprintf(b, sizeof b, "dune: host fault at %#lx addr %p\n",
                              (unsigned long)u->uc_mcontext.gregs[REG_RIP], si->si_addr);
             if (dune_verbose())
-                dune_sys3(1, 2, b, n);
+                dune_log_line(DUNE_MSG_NOTE, b, (size_t)n);
             die_by_signal(sig); /* a fault in Dune's own host code */
         }
         for (unsigned i = 0; i < v->npending; i++)

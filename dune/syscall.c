@@ -180,6 +180,7 @@ void __attribute__((noreturn, used)) dune_clone_child(struct clone_ctx *ctx, uin
     if (!(ctx->flags & CLONE_VM)) {
         /* A new process: the parent's VM is useless here (KVM binds a VM
          * to the mm that created it).  Make our own, or run natively. */
+        dune_log_after_fork(); /* a child does not keep its parent's stderr */
         if (!dune_vm.fork_native && fork_child_vm(ctx, &regs, &nv) == 0)
             dune_run_on_stack(nv, nv->host_stack_top, vcpu_thread_start);
         dune_self = NULL;

@@ -648,7 +648,8 @@ START_TEST(test_too_many_fds)
         ;
     ck_assert_int_eq(dune_enter(NULL), -EMFILE);
     dune_status(&st);
-    ck_assert_ptr_nonnull(strstr(st.reason, "Too many open files"));
+    /* no room above the limit (check_dune_fds.c tests the rest) */
+    ck_assert_ptr_nonnull(strstr(st.reason, "RLIMIT_NOFILE 16 (hard 16)"));
 }
 END_TEST
 
