@@ -36,3 +36,13 @@ tests_check_dune_tlb_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_dune_tlb_LDADD = dune/libdune-core.la $(CHECK_LIBS)
 endif
 endif
+
+if HAVE_DUNE
+if HAVE_CHECK
+check_PROGRAMS += tests/check_dune_signals
+TESTS += tests/check_dune_signals
+tests_check_dune_signals_SOURCES = tests/check_dune_signals.c tests/dune_test.h
+tests_check_dune_signals_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_dune_signals_LDADD = dune/libdune-core.la $(CHECK_LIBS) -lpthread
+endif
+endif
