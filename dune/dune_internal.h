@@ -90,7 +90,6 @@ void mirror_unmap(uintptr_t start, uintptr_t end);
 int mirror_fault(uintptr_t addr, bool write, bool exec, int *si_code);
 
 /* ---- per-thread vCPU ---- */
-#define DUNE_MAX_PENDING 32
 
 struct dune_vcpu {
     int fd;
@@ -106,12 +105,15 @@ struct dune_vcpu {
     uintptr_t ist_top;
     bool cpuid_set;
     atomic_int busy;          /* owned by a thread (pool bookkeeping) */
-    volatile unsigned npending; /* signals queued by the host handler */
-    volatile int deliverable; /* one of them is not blocked */
-    bool mask_override;       /* deliver under base_mask (after rt_sigsuspend) */
+    /* At most one signal is taken from the kernel at a time (signal.c):
+     * while npending is 1 the host thread blocks every signal and the
+     * guest's own mask is held_mask; the rest stay queued in the kernel. */
+    volatile unsigned npending; /* 0 or 1: a signal held for the guest */
+    volatile int deliverable; /* the held signal is not blocked */
+    siginfo_t pending;
+    volatile uint64_t held_mask;
+    bool mask_override;       /* deliver under base_mask (rt_sigsuspend, ppoll...) */
     uint64_t base_mask;
-    siginfo_t pending[DUNE_MAX_PENDING];
-    bool in_signal_setup;
     struct kvm_xsave *xsave;  /* scratch for FPU state transfers */
     unsigned long syscalls, exits, faults;
 };
@@ -206,6 +208,10 @@ long signal_rt_sigaction(const struct kvm_regs *r);
 long signal_sigaltstack(const struct kvm_regs *r);
 void signal_host_fault(struct dune_vcpu *v, struct kvm_regs *r);
 void signal_deliver_pending(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr, long syscall_nr);
+uint64_t signal_block_all(void);
+void signal_set_host_mask(uint64_t m);
+uint64_t signal_guest_mask(struct dune_vcpu *v);
+bool signal_temp_mask(long nr, const struct kvm_regs *r, uint64_t *m);
 void dune_print_summary(void);
 
 #endif

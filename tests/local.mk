@@ -58,3 +58,13 @@ EXTRA_DIST += tests/dune_usable.sh
 # make install DESTDIR=..., then a program built with pkg-config gc-dune.
 TESTS += tests/check_install.sh
 EXTRA_DIST += tests/check_install.sh
+
+if HAVE_DUNE
+if HAVE_CHECK
+check_PROGRAMS += tests/check_dune_signals
+TESTS += tests/check_dune_signals
+tests_check_dune_signals_SOURCES = tests/check_dune_signals.c tests/dune_test.h
+tests_check_dune_signals_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_dune_signals_LDADD = dune/libdune-core.la $(CHECK_LIBS) -lpthread
+endif
+endif
