@@ -24,6 +24,18 @@ bench_list_LDADD = $(BDWGC_LIBS)
 bench_hashmap_SOURCES = bench/hashmap.c $(BENCH_WORKLOAD_SRC)
 bench_hashmap_CPPFLAGS = $(BENCH_WORKLOAD_CPPFLAGS)
 bench_hashmap_LDADD = $(BDWGC_LIBS)
+# Live heap and threads grown for bench/run-scale.
+BENCH_PROGRAMS += bench/scale
+bench_scale_SOURCES = bench/scale.c $(BENCH_WORKLOAD_SRC)
+bench_scale_CPPFLAGS = $(BENCH_WORKLOAD_CPPFLAGS)
+bench_scale_LDADD = $(BDWGC_LIBS)
+# The suite's metrics preloaded into real clients (bench/run-client); a
+# module that is never installed, so -rpath only makes libtool build it shared.
+noinst_LTLIBRARIES += bench/libgcstat.la
+bench_libgcstat_la_SOURCES = bench/gcstat.c $(BENCH_WORKLOAD_SRC)
+bench_libgcstat_la_CPPFLAGS = $(BENCH_WORKLOAD_CPPFLAGS)
+bench_libgcstat_la_LDFLAGS = -module -avoid-version -shared -rpath $(abs_builddir)/bench
+bench_libgcstat_la_LIBADD = $(BDWGC_LIBS)
 if HAVE_LIBXML2
 BENCH_PROGRAMS += bench/xml
 bench_xml_SOURCES = bench/xml.c $(BENCH_WORKLOAD_SRC)
@@ -42,12 +54,13 @@ tests_check_bench_LDADD = $(CHECK_LIBS)
 endif HAVE_CHECK
 endif HAVE_BDWGC
 
-EXTRA_DIST += bench/run-suite bench/suite.gp bench/hold-modes
+EXTRA_DIST += bench/run-suite bench/suite.gp bench/hold-modes bench/run-client \
+	bench/clients/binary-trees.scm bench/clients/binary-trees.lsp bench/run-scale bench/scale.gp bench/scale-report.awk
 
 .PHONY: bench bench-hold
 # The micro-benchmarks first (Dune vs native, dirty-tracking backends),
 # then the GC suite.
-bench: $(BENCH_PROGRAMS) $(BENCH_MICRO)
+bench: $(BENCH_PROGRAMS) $(BENCH_MICRO) bench/libgcstat.la
 	@if test -x bench/dune-micro; then ./bench/dune-micro $${QUICK:+-q}; \
 	 else echo "dune-micro: not built (configured without Dune)"; fi
 	@if test -x bench/dirty-micro && test -z "$(QUICK)"; then ./bench/dirty-micro; \
@@ -56,11 +69,14 @@ bench: $(BENCH_PROGRAMS) $(BENCH_MICRO)
 	 elif test -x bench/dirty-micro; then ./bench/dirty-micro -s 64 -w 1024 -r 2 -R 1; fi
 	QUICK="$(QUICK)" $(SHELL) $(top_srcdir)/bench/run-suite \
 	    --builddir "$(abs_top_builddir)" --srcdir "$(abs_top_srcdir)" $(BENCH_ARGS)
+	QUICK="$(QUICK)" $(SHELL) $(top_srcdir)/bench/run-scale \
+	    --builddir "$(abs_top_builddir)" --srcdir "$(abs_top_srcdir)" $(SCALE_ARGS)
 
 # How long to hold rewritten pages (GC_DUNE_HOLD): the suite in one run with
 # several settings side by side; results in bench/results/hold/.
 bench-hold: $(BENCH_PROGRAMS)
 	BENCH_MODES_FILE="$(abs_top_srcdir)/bench/hold-modes" QUICK="$(QUICK)" \
+	    BENCH_WORKLOADS="$${BENCH_WORKLOADS:-gcbench list hashmap xml}" \
 	    $(SHELL) $(top_srcdir)/bench/run-suite --builddir "$(abs_top_builddir)" \
 	    --srcdir "$(abs_top_srcdir)" --out "$(abs_top_builddir)/bench/results/hold" $(BENCH_ARGS)
 

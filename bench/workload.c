@@ -106,11 +106,8 @@ long wl_arg(int argc, char **argv, const char *flag, long dflt)
     return dflt;
 }
 
-void wl_start(const char *workload, long size)
+void wl_hooks(void)
 {
-    GC_INIT();
-    wl_name = workload;
-    wl_size = size;
     prev_event_cb = GC_get_on_collection_event();
     GC_set_on_collection_event(on_event);
     prev_resize_cb = GC_get_on_heap_resize();
@@ -118,6 +115,14 @@ void wl_start(const char *workload, long size)
     heap_peak = GC_get_heap_size(); /* what GC_INIT already reserved */
     gc_no0 = GC_get_gc_no();
     wall_t0 = now_ns();
+}
+
+void wl_start(const char *workload, long size)
+{
+    GC_INIT();
+    wl_name = workload;
+    wl_size = size;
+    wl_hooks();
 }
 
 /* Which dirty-bit source bdwgc actually chose, as the collector reports it. */
@@ -154,27 +159,37 @@ static const struct span *pause_span(void)
     return stw.n ? &stw : &whole;
 }
 
-int wl_finish(uint64_t checksum)
+size_t wl_fields(char *buf, size_t len)
 {
     double wall = (double)(now_ns() - wall_t0) / 1e9;
     const struct span *p = pause_span();
     size_t heap = GC_get_heap_size();
     char extra[512] = "";
     struct rusage ru;
+    int n;
 
     if (heap > heap_peak)
         heap_peak = heap;
     getrusage(RUSAGE_SELF, &ru);
     if (gc_dune_bench_fields) /* weak: only if a loaded library defines it */
         gc_dune_bench_fields(extra, sizeof extra);
-    printf("RESULT workload=%s mode=%s size=%ld wall_s=%.4f gcs=%lu pause_total_ms=%.3f "
-           "pause_max_ms=%.3f heap_peak_kb=%zu checksum=0x%016llx pauses=%lu "
-           "pause_src=%s user_s=%.3f sys_s=%.3f incremental=%d vdb=%s parallel=%d%s%s\n",
-           wl_name, mode_name(), wl_size, wall, (unsigned long)(GC_get_gc_no() - gc_no0),
-           (double)p->total_ns / 1e6, (double)p->max_ns / 1e6, heap_peak / 1024,
-           (unsigned long long)checksum, p->n, stw.n ? "stw" : "collection",
-           tv_s(ru.ru_utime), tv_s(ru.ru_stime), GC_is_incremental_mode(), vdb_name(),
-           GC_get_parallel(), extra[0] ? " " : "", extra);
+    n = snprintf(buf, len, "wall_s=%.4f gcs=%lu pause_total_ms=%.3f pause_max_ms=%.3f "
+                 "heap_peak_kb=%zu pauses=%lu pause_src=%s user_s=%.3f sys_s=%.3f "
+                 "incremental=%d vdb=%s parallel=%d%s%s",
+                 wall, (unsigned long)(GC_get_gc_no() - gc_no0), (double)p->total_ns / 1e6,
+                 (double)p->max_ns / 1e6, heap_peak / 1024, p->n, stw.n ? "stw" : "collection",
+                 tv_s(ru.ru_utime), tv_s(ru.ru_stime), GC_is_incremental_mode(), vdb_name(),
+                 GC_get_parallel(), extra[0] ? " " : "", extra);
+    return n < 0 ? 0 : (size_t)n;
+}
+
+int wl_finish(uint64_t checksum)
+{
+    char fields[1024];
+
+    wl_fields(fields, sizeof fields);
+    printf("RESULT workload=%s mode=%s size=%ld checksum=0x%016llx %s\n", wl_name, mode_name(),
+           wl_size, (unsigned long long)checksum, fields);
     fflush(stdout);
     return 0;
 }

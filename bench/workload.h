@@ -25,6 +25,15 @@ long wl_arg(int argc, char **argv, const char *flag, long dflt);
 /* GC_INIT, hooks, start of the wall clock.  `size` is echoed in RESULT. */
 void wl_start(const char *workload, long size);
 
+/* The measuring part of wl_start() alone, without GC_INIT: collection-event
+ * and heap-resize hooks (chained to any installed before), the wall clock.
+ * For bench/gcstat.c, preloaded into programs it did not build. */
+void wl_hooks(void);
+
+/* The metrics as space-separated key=value pairs (wall_s= ... parallel=,
+ * then any gc_dune_bench_fields), no newline.  Returns the length. */
+size_t wl_fields(char *buf, size_t len);
+
 /* Print the RESULT line and return the process exit status (0). */
 int wl_finish(uint64_t checksum);
 

@@ -28,6 +28,7 @@ static const struct workload workloads[] = {
     { "list", { "-s", "200", "-n", "20000", NULL } },
     { "hashmap", { "-s", "100", "-k", "2000", NULL } },
     { "xml", { "-s", "4", "-e", "1000", NULL } },
+    { "scale", { "-m", "8", "-t", "3", NULL } },
 };
 enum { NWORKLOADS = sizeof workloads / sizeof workloads[0] };
 

@@ -1,6 +1,16 @@
 # tests build fragment (included from the top-level Makefile.am)
 include tests/dirty.mk
 
+# Guile and ECL (Debian's, linked with Debian's libgc) under gc-dune-run with
+# every dirty-page source, output compared with stock libgc's.
+if HAVE_BDWGC
+TESTS += tests/check_clients.sh
+endif
+EXTRA_DIST += tests/check_clients.sh
+# bench/run-scale's report: slopes per GiB and checksum comparison.
+TESTS += tests/check_scale_report.sh
+EXTRA_DIST += tests/check_scale_report.sh
+
 if HAVE_DUNE
 if HAVE_CHECK
 check_PROGRAMS += tests/check_dune

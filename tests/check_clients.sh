@@ -1,0 +1,126 @@
+#!/bin/sh
+# Real Boehm GC clients (Debian's Guile 3.0 and ECL, linked with Debian's
+# libgc) under gc-dune-run with every dirty-page source, short inputs:
+# each run's output must equal the stock-libgc run's, and the run must
+# prove that the source it asked for really fed the collector (the
+# GC_DUNE_VERBOSE line, and dirty_src/dirty_reads from bench/libgcstat.so).
+# A client that is not installed fails the test: ./bootstrap installs them.
+# Run from the top build directory (as `make check` does).
+
+src=${srcdir:-.}
+client=$src/bench/run-client
+launcher=$PWD/gc-backend/gc-dune-run
+BENCH_GCSTAT=$PWD/bench/.libs/libgcstat.so
+export BENCH_GCSTAT
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/check_clients.XXXXXX") || exit 99
+trap 'rm -rf "$tmp"' EXIT
+passed=0 failed=0
+
+pass() { echo "PASS: $1"; passed=$((passed + 1)); }
+fail() { echo "FAIL: $1: $2"; failed=$((failed + 1)); }
+
+# Value of key $2 in RESULT line $1.
+field() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+
+# Short inputs: the shallowest trees that still collect a few dozen times,
+# and the smallest real source file worth compiling.
+CASES='guile-trees 10
+ecl-trees 10
+guile-compile ice-9/popen.scm'
+
+# Dune's sources need a usable /dev/kvm (which this project's machines have).
+backends="uffd mprotect"
+if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+    backends="$backends pte kvm"
+else
+    echo "NOTE: /dev/kvm not usable: pte and kvm not run"
+fi
+
+[ -x "$launcher" ] || { echo "FAIL: $launcher not built"; echo "0 passed, 1 failed"; exit 1; }
+[ -r "$BENCH_GCSTAT" ] || { echo "FAIL: $BENCH_GCSTAT not built"; echo "0 passed, 1 failed"; exit 1; }
+
+# run NAME SIZE LABEL [VAR=VALUE ...]: one client run; sets $result and
+# leaves the output in $tmp/LABEL.out, stderr in $tmp/LABEL.err.
+run() {
+    name=$1 size=$2 label=$3
+    shift 3
+    env -u GC_DUNE_BACKEND -u GC_DUNE_CHECK -u DIRTY_BACKEND -u GC_DISABLE_INCREMENTAL \
+        BENCH_CLIENT_OUT="$tmp/$label.out" "$@" \
+        timeout -k 10 600 "$client" "$name" "$size" >"$tmp/$label.res" 2>"$tmp/$label.err"
+    rc=$?
+    result=$(grep '^RESULT ' "$tmp/$label.res" | tail -n 1)
+    return $rc
+}
+
+why_failed() {
+    echo "exit $1; $(grep -v '^[[:space:]]*$' "$tmp/$2.err" | tail -n 2 | tr '\n' ' ' | cut -c1-300)"
+}
+
+echo "$CASES" | {
+while read -r name size; do
+    if ! "$client" --check "$name"; then
+        fail "$name" "not installed"
+        continue
+    fi
+    run "$name" "$size" "$name-stock" GC_ENABLE_INCREMENTAL=1
+    rc=$?
+    if [ $rc -ne 0 ]; then
+        fail "$name stock" "$(why_failed $rc "$name-stock")"
+        continue
+    fi
+    stock=$tmp/$name-stock.out
+    if [ "$(field "$result" vdb)" != mprotect ] && [ "$(field "$result" vdb)" != os ]; then
+        fail "$name stock" "stock libgc not incremental ($(field "$result" vdb))"
+        continue
+    fi
+    pass "$name stock libgc, incremental"
+
+    for b in $backends default checked; do
+        label=$name-$b
+        case $b in
+        default) set -- GC_ENABLE_INCREMENTAL=1 ;;
+        checked) set -- GC_ENABLE_INCREMENTAL=1 GC_DUNE_BACKEND=uffd GC_DUNE_CHECK=mprotect ;;
+        *) set -- GC_ENABLE_INCREMENTAL=1 GC_DUNE_BACKEND="$b" ;;
+        esac
+        run "$name" "$size" "$label" GC_DUNE_VERBOSE=1 BENCH_LAUNCH="$launcher" "$@"
+        rc=$?
+        if [ $rc -ne 0 ]; then
+            fail "$name $b" "$(why_failed $rc "$label")"
+            continue
+        fi
+        if ! cmp -s "$stock" "$tmp/$label.out"; then
+            fail "$name $b" "output differs from stock libgc's"
+            diff "$stock" "$tmp/$label.out" | head -n 5
+            continue
+        fi
+        src_=$(field "$result" dirty_src)
+        reads=$(field "$result" dirty_reads)
+        case $b in
+        default) want=$src_ ;; # its own choice, but it must have made one
+        checked) want=uffd ;;
+        *) want=$b ;;
+        esac
+        if [ -z "$src_" ] || [ "$src_" = off ] || [ "$src_" != "$want" ]; then
+            fail "$name $b" "dirty source was '${src_:-none}', wanted $want"
+            continue
+        fi
+        if ! grep -q "^gc-dune: dirty pages from $src_" "$tmp/$label.err"; then
+            fail "$name $b" "no 'gc-dune: dirty pages from $src_' line on stderr"
+            continue
+        fi
+        case $reads in ''|0|*[!0-9]*)
+            fail "$name $b" "the collector never read the dirty bits (dirty_reads=$reads)"
+            continue ;;
+        esac
+        if [ $b = checked ] &&
+            ! grep -Eq '^gc-dune: checking mode: [1-9][0-9]* range reads compared .*, 0 missed' \
+                "$tmp/$label.err"; then
+            fail "$name $b" "checking mode: $(grep 'checking mode' "$tmp/$label.err" || echo 'no report')"
+            continue
+        fi
+        pass "$name $b ($src_, $reads dirty reads, output as stock)"
+    done
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
+}
