@@ -35,7 +35,8 @@ if HAVE_CHECK
 # The stress test, built twice: linked with libgc-dune (-lgc-dune -lgc), and
 # with libgc only, for the run under gc-dune-run (LD_PRELOAD).
 # tests/check_gc_dune.sh runs them once per dirty-page source.
-check_PROGRAMS += tests/check_gc_dune tests/check_gc_dune_plain tests/check_gc_dune_safety
+check_PROGRAMS += tests/check_gc_dune tests/check_gc_dune_plain tests/check_gc_dune_safety \
+	tests/check_gc_dune_static
 TESTS += tests/check_gc_dune.sh tests/gctest_dune.sh tests/bdwgc_tests.sh
 EXTRA_DIST += tests/check_gc_dune.sh tests/gctest_dune.sh tests/gctest_no_barrier.h \
 	tests/bdwgc_tests.sh tests/bdwgc_source.sh
@@ -49,6 +50,9 @@ tests_check_gc_dune_plain_LDADD = $(BDWGC_LIBS) $(CHECK_LIBS) -ldl
 tests_check_gc_dune_safety_SOURCES = tests/check_gc_dune_safety.c
 tests_check_gc_dune_safety_CFLAGS = $(AM_CFLAGS) $(BDWGC_CFLAGS) $(CHECK_CFLAGS)
 tests_check_gc_dune_safety_LDADD = gc-backend/libgc-dune.la $(BDWGC_LIBS) $(CHECK_LIBS)
+# gc-dune-run must say that it cannot preload into a static program.
+tests_check_gc_dune_static_SOURCES = tests/check_gc_dune_static.c
+tests_check_gc_dune_static_LDFLAGS = -all-static
 endif
 # One workload, every dirty source, side by side (README: libgc-dune).
 compare-backends: tests/check_gc_dune

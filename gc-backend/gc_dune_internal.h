@@ -16,6 +16,7 @@
 #include <gc.h>
 
 #include "dirty.h"
+#include "dirty_env.h"
 
 /* Internal: not part of the library's interface (and never interposing
  * an application's symbols of the same names). */
@@ -24,10 +25,8 @@
 #define PAGE 4096UL
 #define API __attribute__((visibility("default")))
 
-enum choice { CH_AUTO, CH_PTE, CH_KVM, CH_UFFD, CH_MPROTECT, CH_OFF };
-
 struct gc_dune_cfg {
-    enum choice choice;
+    struct dirty_env env;    /* the knobs (dirty_env.h) */
     bool verbose;            /* GC_DUNE_VERBOSE */
     int verbose_level;       /* 2: also list the regions at exit */
     bool print_stats;        /* GC_PRINT_STATS */
@@ -35,7 +34,8 @@ struct gc_dune_cfg {
     bool in_dune;
     bool keep_ptrfree;       /* mprotect in use: gc_dune_ptrfree.c */
     struct dirty_tracker *tracker;
-    char why[600];
+    char why[900];
+    char auto_how[400];      /* auto: the measured figures */
 };
 extern struct gc_dune_cfg cfg;
 
