@@ -121,7 +121,7 @@ static int set_nofile(const struct rlimit *rl)
  */
 static rlim_t base_of(const struct rlimit *rl)
 {
-    if (0 && rl->rlim_max >= DUNE_FD_BASE + DUNE_FD_RESERVE)
+    if (rl->rlim_cur < DUNE_FD_BASE && rl->rlim_max >= DUNE_FD_BASE + DUNE_FD_RESERVE)
         return DUNE_FD_BASE;
     return rl->rlim_cur;
 }
@@ -300,9 +300,14 @@ static long set_limit(const struct kvm_regs *r)
             if (owned[i] < 0 || (rlim_t)owned[i] >= rl.rlim_cur)
                 continue;
             if (lift(&owned[i], &rl) < 0) {
-                dune_warn_once("dune: RLIMIT_NOFILE raised to %llu with no room above it: "
-                               "Dune's descriptors stay below the limit",
-                               (unsigned long long)rl.rlim_cur);
+                /* Java and Go raise the soft limit to the hard one at
+                 * start: no warning on their stderr, a note for those
+                 * who ask. */
+                static atomic_flag said = ATOMIC_FLAG_INIT;
+                if (!atomic_flag_test_and_set(&said))
+                    dune_msg(DUNE_MSG_NOTE, "dune: RLIMIT_NOFILE raised to %llu with no room "
+                             "above it: Dune's descriptors stay below the limit",
+                             (unsigned long long)rl.rlim_cur);
                 break;
             }
         }
