@@ -4,7 +4,8 @@
  *
  * Natively the program never has /dev/kvm, the VM, a vCPU or the
  * /proc/self/maps reader open.  So ours live at or above the soft
- * RLIMIT_NOFILE, close-on-exec.  There the kernel keeps the program away
+ * RLIMIT_NOFILE (from 1024 up when the limit is lower and the hard limit
+ * allows), close-on-exec.  There the kernel keeps the program away
  * from them by itself: open() and its kin never return such a number, so
  * the program gets exactly the descriptors (and the EMFILE) it would get
  * natively; a scan of 0..limit-1 does not find them; dup2/dup3 onto them
@@ -34,6 +35,7 @@
 
 #define MAX_DUNE_FDS 1100
 #define DUNE_FD_RESERVE (4 + 1024) /* the VM's own and a vCPU for each thread KVM allows */
+#define DUNE_FD_BASE 1024          /* the lowest number ours take, room permitting */
 
 /* Every descriptor Dune owns, read without locks by the guards below.
  * Slots of forgotten descriptors are reused: a process may build and
@@ -111,6 +113,19 @@ static int set_nofile(const struct rlimit *rl)
     return (int)dune_sys6(SYS_prlimit64, 0, RLIMIT_NOFILE, (long)rl, 0, 0, 0);
 }
 
+/*
+ * Where ours start: at the soft limit, but not below DUNE_FD_BASE while
+ * the hard limit leaves room there.  A program that lowered its limit
+ * may still probe numbers above it that it had open before (Python's
+ * test_close_fds_when_max_fd_is_lowered does): small ones are its own.
+ */
+static rlim_t base_of(const struct rlimit *rl)
+{
+    if (rl->rlim_cur < DUNE_FD_BASE && rl->rlim_max >= DUNE_FD_BASE + DUNE_FD_RESERVE)
+        return DUNE_FD_BASE;
+    return rl->rlim_cur;
+}
+
 /* How many of ours sit at or above `floor`. */
 static unsigned owned_from(rlim_t floor)
 {
@@ -150,7 +165,7 @@ int dune_fd_room(unsigned more)
     pthread_mutex_lock(&limit_lock);
     if (get_nofile(&rl) < 0)
         goto out;
-    need = rl.rlim_cur + owned_from(rl.rlim_cur) + more;
+    need = base_of(&rl) + owned_from(base_of(&rl)) + more;
     up = (struct rlimit){ need, need };
     if (need <= rl.rlim_max || (set_nofile(&up) == 0 && set_nofile(&rl) == 0)) {
         r = 0;
@@ -196,7 +211,7 @@ int dune_fd_begin(struct rlimit *saved, bool wait)
     if (get_nofile(saved) < 0)
         goto fail;
     up = *saved;
-    up.rlim_cur = saved->rlim_cur + owned_from(saved->rlim_cur) + 1;
+    up.rlim_cur = base_of(saved) + owned_from(base_of(saved)) + 1;
     if (up.rlim_cur > up.rlim_max)
         up.rlim_max = up.rlim_cur; /* only with CAP_SYS_RESOURCE */
     if (set_nofile(&up) < 0)
@@ -213,12 +228,13 @@ fail:
 static long dup_above(long fd, const struct rlimit *saved)
 {
     struct rlimit up = *saved;
-    long nfd = dune_sys3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, saved->rlim_cur);
+    rlim_t base = base_of(saved);
+    long nfd = dune_sys3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, base);
 
-    if (nfd == -EMFILE && saved->rlim_max > saved->rlim_cur + owned_from(saved->rlim_cur) + 1) {
+    if (nfd == -EMFILE && saved->rlim_max > base + owned_from(base) + 1) {
         up.rlim_cur = saved->rlim_max;
         set_nofile(&up);
-        nfd = dune_sys3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, saved->rlim_cur);
+        nfd = dune_sys3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, base);
     }
     return nfd;
 }
@@ -230,7 +246,7 @@ static long dup_above(long fd, const struct rlimit *saved)
  */
 int dune_fd_end(const struct rlimit *saved, long fd)
 {
-    if (fd >= 0 && (rlim_t)fd < saved->rlim_cur) {
+    if (fd >= 0 && (rlim_t)fd < base_of(saved)) {
         long nfd = dup_above(fd, saved);
         dune_sys3(SYS_close, fd, 0, 0);
         fd = nfd;
@@ -250,7 +266,7 @@ static long lift(int *slot, const struct rlimit *rl)
     int fd = *slot;
     long nfd;
 
-    up.rlim_cur = rl->rlim_cur + owned_from(rl->rlim_cur) + 1;
+    up.rlim_cur = base_of(rl) + owned_from(base_of(rl)) + 1;
     if (up.rlim_cur > up.rlim_max)
         up.rlim_max = up.rlim_cur; /* only with CAP_SYS_RESOURCE */
     if (set_nofile(&up) < 0)
@@ -284,9 +300,14 @@ static long set_limit(const struct kvm_regs *r)
             if (owned[i] < 0 || (rlim_t)owned[i] >= rl.rlim_cur)
                 continue;
             if (lift(&owned[i], &rl) < 0) {
-                dune_warn_once("dune: RLIMIT_NOFILE raised to %llu with no room above it: "
-                               "Dune's descriptors stay below the limit",
-                               (unsigned long long)rl.rlim_cur);
+                /* Java and Go raise the soft limit to the hard one at
+                 * start: no warning on their stderr, a note for those
+                 * who ask. */
+                static atomic_flag said = ATOMIC_FLAG_INIT;
+                if (!atomic_flag_test_and_set(&said))
+                    dune_msg(DUNE_MSG_NOTE, "dune: RLIMIT_NOFILE raised to %llu with no room "
+                             "above it: Dune's descriptors stay below the limit",
+                             (unsigned long long)rl.rlim_cur);
                 break;
             }
         }

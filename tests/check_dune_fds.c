@@ -29,6 +29,7 @@ struct measure {
     int first;         /* the first open() */
     int opened;        /* how many open() until EMFILE */
     int visible;       /* fstat finds over 0..soft-1 */
+    int above;         /* and over soft..soft+255 */
     int threads_ok;    /* threads created */
     int inside;        /* threads (the measuring one too) inside Dune */
     rlim_t soft, hard; /* the limits the program sees */
@@ -58,6 +59,8 @@ static void measure_here(struct measure *m)
     m->hard = rl.rlim_max;
     for (rlim_t fd = 0; fd < rl.rlim_cur; fd++)
         m->visible += fstat((int)fd, &st) == 0;
+    for (rlim_t fd = rl.rlim_cur; fd < rl.rlim_cur + 256; fd++)
+        m->above += fstat((int)fd, &st) == 0;
     m->first = open("/dev/null", O_RDONLY);
     m->opened = m->first >= 0;
     while (open("/dev/null", O_RDONLY) >= 0)
@@ -225,6 +228,22 @@ START_TEST(test_thread_when_full)
     close(gate[1]);
     ck_assert_int_eq(pthread_join(t, NULL), 0);
     ck_assert_int_eq(inside, 2);
+}
+END_TEST
+
+/* A program that lowered its limit may probe numbers above it that it
+ * had open before (Python's test_close_fds_when_max_fd_is_lowered):
+ * with room, ours start higher than that. */
+START_TEST(test_probe_above_low_limit)
+{
+    struct how h = { .soft = 29, .hard = hard_limit() };
+    struct measure n = in_child(h), d;
+
+    h.dune = true;
+    d = in_child(h);
+    same(&n, &d, "soft limit 29");
+    ck_assert_int_eq(n.above, 0);
+    ck_assert_msg(d.above == 0, "fstat finds %d above the limit in Dune", d.above);
 }
 END_TEST
 
@@ -400,6 +419,7 @@ int main(void)
     tcase_add_test(tc, test_soft_limits);
     tcase_add_test(tc, test_many_threads);
     tcase_add_test(tc, test_thread_when_full);
+    tcase_add_test(tc, test_probe_above_low_limit);
     tcase_add_test(tc, test_no_room_stays_native);
     tcase_add_test(tc, test_large_equal_limits);
     tcase_add_test(tc, test_raise_after_enter);
