@@ -100,6 +100,8 @@ static struct dirty_tracker *open_or_skip(enum dirty_backend b, const char *test
 {
     char why[256];
     if ((b == DIRTY_PTE || b == DIRTY_KVM) && dune_state != DUNE_TEST_USABLE) {
+        ck_assert_msg(dune_state == DUNE_TEST_SKIP, "%s[%s]: %s", test, dirty_backend_name(b),
+                      dune_why);
         printf("SKIP %s[%s]: %s\n", test, dirty_backend_name(b), dune_why);
         return NULL;
     }
