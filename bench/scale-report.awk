@@ -1,5 +1,5 @@
 # scale-report.awk - bench/run-scale's report: reads scale.tsv records
-#   ok|fail|na <TAB> source <TAB> live MiB <TAB> threads <TAB> RESULT fields or reason
+#   ok|fail|limit|na <TAB> source <TAB> live MiB <TAB> threads <TAB> RESULT fields or reason
 # and writes the table (stdout and md), csv, the chart data (datadir) and
 # the growth per GiB (least-squares slopes over the 1-thread points).
 # Exit status 1 if a run failed or a point's checksum differs between sources.
@@ -24,6 +24,7 @@ $1 == "na" { na[$2] = $5; next }
     key = $2 SUBSEP $3 SUBSEP $4
     if (!((($3 SUBSEP $4) in seenpt))) { seenpt[$3 SUBSEP $4] = 1; pts[++npts] = $3 SUBSEP $4 }
     if ($1 == "fail") { st[key] = "FAIL: " $5; bad = 1; next }
+    if ($1 == "limit") { st[key] = "limit: " $5; next } # a known limit of stock libgc
     st[key] = "ok"; res[key] = $5
     ck = get($5, "checksum")
     if (!(($3 SUBSEP $4) in refck)) { refck[$3 SUBSEP $4] = ck; refsrc[$3 SUBSEP $4] = $2 }

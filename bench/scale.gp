@@ -7,7 +7,7 @@ set terminal pngcairo size 1500, 450 font ",10" noenhanced
 set output out
 set multiplot layout 1, 3 title "cost against ".(axis eq 'heap' ? "live heap" : "mutator threads")
 set grid
-set key top left
+set key top left opaque box
 set xlabel xlabel
 if (axis eq 'heap') { set logscale xy 2; set format x "%g" } else { set logscale x 2; set xtics (1, 2, 4, 8) }
 set yrange [*:*]

@@ -4,7 +4,10 @@
 # each run's output must equal the stock-libgc run's, and the run must
 # prove that the source it asked for really fed the collector (the
 # GC_DUNE_VERBOSE line, and dirty_src/dirty_reads from bench/libgcstat.so).
-# A client that is not installed fails the test: ./bootstrap installs them.
+# Checking mode (GC_DUNE_CHECK) runs twice: uffd against mprotect, and the
+# default source against the default reference (GC_DUNE_CHECK=1); each must
+# report 0 missed pages.  A client that is not installed fails the test:
+# ./bootstrap installs them.
 # Run from the top build directory (as `make check` does).
 
 src=${srcdir:-.}
@@ -75,11 +78,13 @@ while read -r name size; do
     fi
     pass "$name stock libgc, incremental"
 
-    for b in $backends default checked; do
+    for b in $backends default checked default-checked; do
         label=$name-$b
         case $b in
         default) set -- GC_ENABLE_INCREMENTAL=1 ;;
         checked) set -- GC_ENABLE_INCREMENTAL=1 GC_DUNE_BACKEND=uffd GC_DUNE_CHECK=mprotect ;;
+        # checking mode as a user asks for it: default source, default reference
+        default-checked) set -- GC_ENABLE_INCREMENTAL=1 GC_DUNE_CHECK=1 ;;
         *) set -- GC_ENABLE_INCREMENTAL=1 GC_DUNE_BACKEND="$b" ;;
         esac
         run "$name" "$size" "$label" GC_DUNE_VERBOSE=1 BENCH_LAUNCH="$launcher" "$@"
@@ -96,7 +101,7 @@ while read -r name size; do
         src_=$(field "$result" dirty_src)
         reads=$(field "$result" dirty_reads)
         case $b in
-        default) want=$src_ ;; # its own choice, but it must have made one
+        default|default-checked) want=$src_ ;; # its own choice, but it must have made one
         checked) want=uffd ;;
         *) want=$b ;;
         esac
@@ -112,7 +117,7 @@ while read -r name size; do
             fail "$name $b" "the collector never read the dirty bits (dirty_reads=$reads)"
             continue ;;
         esac
-        if [ $b = checked ] &&
+        if { [ $b = checked ] || [ $b = default-checked ]; } &&
             ! grep -Eq '^gc-dune: checking mode: [1-9][0-9]* range reads compared .*, 0 missed' \
                 "$tmp/$label.err"; then
             fail "$name $b" "checking mode: $(grep 'checking mode' "$tmp/$label.err" || echo 'no report')"

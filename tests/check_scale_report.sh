@@ -43,6 +43,12 @@ rc=$?
 check "checksum differing between sources: exit 1" "[ $rc -eq 1 ]"
 check "... and the row says so" "grep -q '| uffd | 1088 | 1 | FAIL: checksum 0x3 differs from full' '$tmp/md'"
 
+{ cat "$tmp/good.tsv"; printf 'limit\tfull\t2048\t1\tstock libgc aborts\n'; } >"$tmp/limit.tsv"
+report "$tmp/limit.tsv" >/dev/null
+rc=$?
+check "a known stock-libgc limit is reported, not failed" \
+    "[ $rc -eq 0 ] && grep -q '^| full | 2048 | 1 | limit: stock libgc aborts |' '$tmp/md'"
+
 printf 'fail\tfull\t64\t1\texit status 1\n' >"$tmp/fail.tsv"
 report "$tmp/fail.tsv" >/dev/null
 rc=$?
