@@ -56,8 +56,29 @@ static inline long dune_sys6(long nr, long a1, long a2, long a3, long a4, long a
 #define dune_sys3(nr, a, b, c) dune_sys6((nr), (long)(a), (long)(b), (long)(c), 0, 0, 0)
 #define dune_ioctl(fd, req, arg) dune_sys3(16 /* SYS_ioctl */, (fd), (req), (arg))
 
+/* ---- guest-physical layout (gpa.c): the only place that knows it ---- */
+#define GPA_NONE (~(uint64_t)0)
+#define GPA_POOL_CHUNKS 128             /* page-table pool: up to 256 MiB */
+#define DUNE_MAX_SLOTS 32768            /* KVM_CAP_NR_MEMSLOTS may allow fewer */
+int gpa_init(unsigned cpu_bits);
+void gpa_reset(void);
+unsigned gpa_bits(void);
+uint64_t gpa_mmio(void);
+uint64_t gpa_ram_alloc(size_t len);
+void gpa_ram_free(uint64_t gpa, size_t len);
+uint64_t gpa_ram_free_bytes(void);
+uint64_t gpa_pool_set(uintptr_t base);
+uint64_t gpa_of_hva(uintptr_t hva);
+uint64_t gpa_of_hva_run(uintptr_t hva, uintptr_t *run_end);
+uintptr_t hva_of_gpa(uint64_t gpa);
+
 /* ---- memslots (memslot.c) ---- */
 int slots_cover(uintptr_t start, uintptr_t end);
+int slots_add_pinned(uintptr_t start, uintptr_t end, uint64_t gpa);
+void slots_release_unused(uintptr_t start, uintptr_t end);
+int slot_find_hva(uintptr_t hva, uintptr_t *start, uintptr_t *end, uint64_t *gpa);
+int slot_find_gpa(uint64_t gpa, uintptr_t *start, uint64_t *sgpa);
+unsigned long slots_replayed(void);
 int slots_replay(void);
 void slots_reset(void);
 int vm_recreate_after_fork(void);
@@ -79,6 +100,7 @@ void pt_unmap(uintptr_t start, uintptr_t end);
 uint64_t *pt_lookup(uintptr_t va, bool create);
 uintptr_t pt_root(void);
 bool pt_is_table_page(uintptr_t va);
+bool pt_range_mapped(uintptr_t start, uintptr_t end);
 uint64_t pt_prot_bits(int prot, bool user);
 
 /* ---- address-space mirror (mirror.c) ---- */
@@ -135,7 +157,8 @@ struct dune_vm {
     bool syscall_to_cpl0;     /* SYSCALL at CPL3 lands at CPL0 (hardware) */
     bool syscall_probed;      /* syscall_to_cpl0 is known */
     uintptr_t cur_brk;        /* program break as last mirrored, 0: unknown */
-    uintptr_t mmio_base;      /* reserved VA/GPA range without a memslot */
+    uintptr_t mmio_base;      /* reserved VA range mapped to the MMIO GPA */
+    unsigned max_slots;       /* memslots KVM allows (KVM_CAP_NR_MEMSLOTS) */
     uintptr_t syscall_stub;   /* generated LSTAR code */
     void *idt;
     uint64_t xcr0;
@@ -171,6 +194,7 @@ void dune_set_error(int err, const char *fmt, ...) __attribute__((format(printf,
 
 /* ---- arch (arch/x86_64/cpu.c, entry.S) ---- */
 int arch_vm_setup(void);
+void arch_vm_tune(void);
 void arch_vm_teardown(void);
 int arch_vcpu_setup(struct dune_vcpu *v, uintptr_t rip, uintptr_t rsp);
 int arch_save_fpu(struct kvm_xsave *x);

@@ -7,6 +7,7 @@ noinst_LTLIBRARIES += dune/libdune-core.la
 dune_libdune_core_la_SOURCES = \
 	dune/dune_internal.h \
 	dune/vm.c \
+	dune/gpa.c \
 	dune/memslot.c \
 	dune/mirror.c \
 	dune/vcpu.c \

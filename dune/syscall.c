@@ -74,7 +74,12 @@ static long do_mmap_family(const struct kvm_regs *r)
     }
     switch (r->rax) {
     case SYS_mmap:
-        mirror_range((uintptr_t)ret, (uintptr_t)ret + len, (int)r->rdx);
+        /* Out of memslots: fail as the kernel does when out of mappings. */
+        if (mirror_range((uintptr_t)ret, (uintptr_t)ret + len, (int)r->rdx) == -ENOSPC) {
+            dune_sys3(SYS_munmap, ret, len, 0);
+            mirror_unmap((uintptr_t)ret, (uintptr_t)ret + len);
+            ret = -ENOMEM;
+        }
         break;
     case SYS_munmap:
         mirror_unmap(a, a + len);

@@ -307,7 +307,7 @@ static void handle_exit(struct dune_vcpu *v)
 
     switch (run->exit_reason) {
     case KVM_EXIT_MMIO:
-        if (run->mmio.is_write && run->mmio.phys_addr == dune_vm.mmio_base) {
+        if (run->mmio.is_write && run->mmio.phys_addr == gpa_mmio()) {
             r = regs_get(v, &tmp);
             syscall_handle(v, r);
             regs_put(v, r);

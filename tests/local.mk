@@ -49,6 +49,11 @@ TESTS += tests/check_dune_tlb
 tests_check_dune_tlb_SOURCES = tests/check_dune_tlb.c tests/dune_test.h
 tests_check_dune_tlb_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_dune_tlb_LDADD = dune/libdune-core.la $(CHECK_LIBS)
+check_PROGRAMS += tests/check_dune_mem
+TESTS += tests/check_dune_mem
+tests_check_dune_mem_SOURCES = tests/check_dune_mem.c tests/dune_test.h
+tests_check_dune_mem_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_dune_mem_LDADD = dune/libdune-core.la $(CHECK_LIBS)
 endif
 endif
 

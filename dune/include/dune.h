@@ -3,7 +3,9 @@
  *
  * After dune_enter() the calling thread continues at the same instruction,
  * on the same stack, inside a guest whose page tables mirror the process's
- * address space (guest-physical == host-virtual).  Every system call is
+ * address space: guest-virtual == host-virtual, while guest-physical
+ * addresses are handed out compactly below the CPU's physical-address width
+ * (dune_gpa_to_va translates a PTE's frame back).  Every system call is
  * forwarded to the host and returns exactly what it would natively; faults
  * become the signals they would natively be.  Dune-aware code can then use
  * privileged features: guest page-table entries, their accessed/dirty bits
@@ -92,6 +94,13 @@ DUNE_API const char *dune_mode_name(enum dune_mode m);
 #define DUNE_PTE_A   0x020ULL
 #define DUNE_PTE_D   0x040ULL
 #define DUNE_PTE_NX  (1ULL << 63)
+#define DUNE_PTE_ADDR 0x000ffffffffff000ULL /* the frame: a guest-physical address */
+
+/* Width of the guest-physical addresses in use (0 outside a VM), and the
+ * host (== guest-virtual) address a guest-physical address is mapped from,
+ * or 0 if none. */
+DUNE_API unsigned dune_gpa_bits(void);
+DUNE_API uintptr_t dune_gpa_to_va(uint64_t gpa);
 
 /* Pointer to the last-level guest PTE that maps va, or NULL if no page
  * table covers it (the entry itself may be non-present). */
