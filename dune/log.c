@@ -207,3 +207,16 @@ void dune_msg(enum dune_msg_level level, const char *fmt, ...)
         return;
     dune_log_line(level, buf, n < (int)sizeof buf ? (size_t)n : sizeof buf - 1);
 }
+
+DUNE_API void dune_message(const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n >= 0)
+        dune_log_line(DUNE_MSG_WARN, buf, n < (int)sizeof buf ? (size_t)n : sizeof buf - 1);
+}

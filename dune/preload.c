@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "dune.h"
-#include "log.h"
 
 static void __attribute__((constructor(101))) dune_preload_enter(void)
 {
@@ -24,8 +23,7 @@ static void __attribute__((constructor(101))) dune_preload_enter(void)
     r = dune_enter(NULL);
     if (r < 0) {
         dune_status(&st);
-        dune_msg(DUNE_MSG_WARN, "dune-run: running natively: %s",
-                 st.reason[0] ? st.reason : strerror(-r));
+        dune_message("dune-run: running natively: %s", st.reason[0] ? st.reason : strerror(-r));
     }
 }
 

@@ -85,6 +85,11 @@ struct dune_status {
 DUNE_API int dune_status(struct dune_status *st);
 DUNE_API const char *dune_mode_name(enum dune_mode m);
 
+/* Say one line (no trailing newline needed) where Dune's own messages go:
+ * stderr of the process the user started (children stay quiet), or the
+ * file named by DUNE_LOG from any process. */
+DUNE_API void dune_message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* ---- privileged features for Dune-aware code (callable inside Dune) ---- */
 
 /* Page-table entry bits (x86-64 format). */
