@@ -158,7 +158,7 @@ static bool any_open(rlim_t lo, rlim_t hi)
  */
 int dune_fd_room(unsigned more)
 {
-    struct rlimit rl, up;
+    struct rlimit rl = { 0, 0 }, up = { 0, 0 };
     rlim_t need;
     int r = -EMFILE;
 
