@@ -549,6 +549,14 @@ int signal_sigreturn(struct dune_vcpu *v, struct kvm_regs *r)
  *    leaves, exits or clones (those block everything and look again).
  *  - If the guest's mask comes to block the held signal before it could be
  *    delivered, it goes back to the kernel (give_back), never away.
+ *
+ * Why a self-sent SIGINT followed by a sleep cannot be slept through: the
+ * kernel hands it to this handler at the return of the kill/tgkill itself
+ * (the guest does not block it), and syscall_handle delivers a held signal
+ * before it forwards anything else, the sleep included.  Only a thread
+ * that exits or leaves with a signal held, or a clone child whose
+ * dune_self is not yet its own, could lose one; both now block everything
+ * before they look (syscall.c: SYS_exit, do_leave, dune_clone_child).
  */
 
 extern char dune_exc_vectors[], dune_enter_trampoline_start[];

@@ -600,6 +600,45 @@ START_TEST(test_sigint_self_child_enters)
 }
 END_TEST
 
+static void on_usr1_where(int sig)
+{
+    (void)sig;
+    saw_int = dune_active() ? 1 : 2;
+}
+
+/* A signal sent to a child forked inside Dune while it is still building
+ * its own VM must reach it, in the guest: it used to be held in the
+ * child's copy of the parent's vCPU, or run on the host stack. */
+START_TEST(test_signal_to_child_being_forked)
+{
+    struct sigaction sa = { .sa_handler = on_usr1_where };
+    int lost = 0, native = 0;
+
+    enter();
+    sigaction(SIGUSR1, &sa, NULL);
+    for (int i = 0; i < 20; i++) {
+        struct timespec nap = { 0, 10 * 1000000L };
+        int st;
+        pid_t p = fork();
+
+        ck_assert_int_ge(p, 0);
+        if (p == 0) {
+            for (int k = 0; k < 200 && !saw_int; k++)
+                nanosleep(&nap, NULL);
+            _exit(saw_int ? 1 : 0);
+        }
+        kill(p, SIGUSR1);
+        waitpid(p, &st, 0);
+        ck_assert(WIFEXITED(st));
+        lost += WEXITSTATUS(st) == 0;
+        native += WEXITSTATUS(st) == 2;
+    }
+    ck_assert_msg(lost == 0 && native == 0,
+                  "of 20 children forked inside Dune, %d lost the signal sent at once and %d "
+                  "ran its handler outside the guest", lost, native);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("dune-signals");
@@ -625,6 +664,7 @@ int main(void)
     tcase_set_timeout(race, 300);
     tcase_add_test(race, test_sigint_self_forked_inside);
     tcase_add_test(race, test_sigint_self_child_enters);
+    tcase_add_test(race, test_signal_to_child_being_forked);
     suite_add_tcase(s, race);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
