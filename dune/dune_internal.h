@@ -209,6 +209,13 @@ uint64_t signal_block_all(void);
 void signal_set_host_mask(uint64_t m);
 uint64_t signal_guest_mask(struct dune_vcpu *v);
 bool signal_temp_mask(long nr, const struct kvm_regs *r, uint64_t *m);
+uint64_t signal_leave(struct dune_vcpu *v);
+
+/* ---- debuggers (trace.c) ---- */
+bool trace_attached(void);
+void trace_step_aside(struct dune_vcpu *v, const struct kvm_regs *n) __attribute__((noreturn));
+bool trace_breakpoint(struct dune_vcpu *v, const struct kvm_regs *r, uint64_t rip,
+                      uint64_t rflags, uint64_t rsp);
 void dune_print_summary(void);
 
 #endif

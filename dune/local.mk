@@ -12,6 +12,7 @@ dune_libdune_core_la_SOURCES = \
 	dune/syscall.c \
 	dune/syscall_out.c \
 	dune/signal.c \
+	dune/trace.c \
 	dune/fds.c \
 	dune/enter.c \
 	dune/priv.c \

@@ -18,6 +18,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 
 #include "dune_internal.h"
@@ -430,6 +431,17 @@ void syscall_handle(struct dune_vcpu *v, struct kvm_regs *r)
         break;
     case SYS_seccomp:
         ret = refuse_seccomp();
+        break;
+    case SYS_ptrace:
+        ret = forward(r);
+        if (ret == 0 && r->rdi == PTRACE_TRACEME) {
+            /* About to be debugged: continue natively (trace.c). */
+            struct kvm_regs n = *r;
+            n.rax = 0;
+            n.rip = r->rcx;
+            n.rflags = (r->r11 & 0x3c7fd7) | 2;
+            trace_step_aside(v, &n);
+        }
         break;
     case SYS_prctl:
         ret = r->rdi == PR_SET_SECCOMP ? refuse_seccomp() : forward(r);
