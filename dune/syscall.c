@@ -166,9 +166,10 @@ static int fork_child_vm(const struct clone_ctx *ctx, const struct kvm_regs *reg
     return 0;
 }
 
-/* First code of the child, on a stack below its own.  Once `copied` is set
- * the parent may reuse ctx, so everything needed is copied first. */
 /*
+ * First code of the child, on a stack below its own.  Once `copied` is set
+ * the parent may reuse ctx, so everything needed is copied first.
+ *
  * The child starts with every signal blocked (the parent blocked them
  * around the clone): a signal must not reach our host handler before
  * dune_self says which vCPU, if any, is the child's.  Then it takes the

@@ -469,6 +469,59 @@ START_TEST(test_directed)
 }
 END_TEST
 
+/* ---- threads that exit while signals for the process fly ---- */
+
+#define PD_SIGNALS 400
+
+static atomic_int pd_sender_done;
+
+static void *short_lived(void *arg)
+{
+    (void)arg;
+    who = 2;
+    mask(SIG_UNBLOCK, SIGRTMIN + 6, 0, 0); /* takes some, then exits */
+    for (int i = 0; i < 4; i++)
+        getppid();
+    return NULL;
+}
+
+static void *pd_sender(void *arg)
+{
+    (void)arg;
+    who = 3;
+    for (int i = 1; i <= PD_SIGNALS; i++)
+        queue_to(getpid(), 0, SIGRTMIN + 6, i);
+    atomic_store(&pd_sender_done, 1);
+    return NULL;
+}
+
+static void exiting_threads(void)
+{
+    pthread_t s, w;
+
+    on(SIGRTMIN + 6, SA_RESTART);
+    mask(SIG_BLOCK, SIGRTMIN + 6, 0, 0); /* main takes none until the end */
+    pthread_create(&s, NULL, pd_sender, NULL);
+    while (!atomic_load(&pd_sender_done)) {
+        pthread_create(&w, NULL, short_lived, NULL);
+        pthread_join(w, NULL);
+    }
+    pthread_join(s, NULL);
+    mask(SIG_UNBLOCK, SIGRTMIN + 6, 0, 0); /* what no worker took */
+    if (nrec(lg) != lg->sent || vsum(lg) != lg->sent_sum)
+        bad_run("records differ from what was sent");
+}
+
+START_TEST(test_exiting_threads)
+{
+    for (int dune = 0; dune < 2; dune++) {
+        run(exiting_threads, dune);
+        ck_assert_uint_eq(lg->sent, PD_SIGNALS);
+        ck_assert_uint_eq(nrec(lg), lg->sent);
+    }
+}
+END_TEST
+
 /* ---- RLIMIT_SIGPENDING: as many as the kernel accepts, no more ---- */
 
 static void limit(void)
@@ -660,6 +713,7 @@ int main(void)
     tcase_add_test(tc, test_timers);
     tcase_add_test(tc, test_directed);
     tcase_add_test(tc, test_rlimit_sigpending);
+    tcase_add_test(tc, test_exiting_threads);
     suite_add_tcase(s, tc);
     tcase_set_timeout(race, 300);
     tcase_add_test(race, test_sigint_self_forked_inside);
