@@ -199,6 +199,7 @@ void vcpu_thread_start(void *arg) __attribute__((noreturn));
 void dune_run_on_stack(void *arg, uintptr_t stack_top, void (*fn)(void *)) __attribute__((noreturn));
 void syscall_handle(struct dune_vcpu *v, struct kvm_regs *r);
 void syscall_report_outputs(const struct kvm_regs *r, long ret);
+void syscall_count_native_thread(void);
 int exception_handle(struct dune_vcpu *v, struct kvm_regs *r);
 int signal_sigreturn(struct dune_vcpu *v, struct kvm_regs *r);
 long signal_rt_sigaction(const struct kvm_regs *r);

@@ -314,6 +314,13 @@ unsigned long dune_native_threads(void)
     return atomic_load(&native_threads);
 }
 
+/* A thread inside left without a way back (trace.c): from now on it writes
+ * where guest dirty bits and the dirty log cannot see. */
+void syscall_count_native_thread(void)
+{
+    atomic_fetch_add(&native_threads, 1);
+}
+
 /* ---- Dune hypercalls ---- */
 
 /* Returns only if the thread stays inside: -EIO, or DUNE_NOT_RUN when a

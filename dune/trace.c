@@ -16,6 +16,8 @@
  * The thread's vCPU is not handed back: the thread is on its host stack
  * until the very last instruction here.  The VM stays until the process
  * execs or exits; other threads stay inside (only the trapping one leaves).
+ * The thread counts as a native one (dune_native_threads), so the Dune
+ * dirty trackers report every page dirty rather than miss its writes.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -64,6 +66,9 @@ void __attribute__((noreturn)) trace_step_aside(struct dune_vcpu *v, const struc
     if (dune_ioctl(v->fd, KVM_GET_XSAVE, v->xsave) < 0)
         __builtin_memset(v->xsave, 0, sizeof *v->xsave);
     mask = signal_leave(v);
+    /* Its writes are invisible to the dirty trackers from here on: they
+     * see dune_native_threads() and report every page dirty. */
+    syscall_count_native_thread();
     dune_self = NULL;
     arch_restore_fpu(v->xsave);
     signal_set_host_mask(mask);
