@@ -226,6 +226,7 @@ void vcpu_thread_start(void *arg) __attribute__((noreturn));
 void dune_run_on_stack(void *arg, uintptr_t stack_top, void (*fn)(void *)) __attribute__((noreturn));
 void syscall_handle(struct dune_vcpu *v, struct kvm_regs *r);
 void syscall_report_outputs(const struct kvm_regs *r, long ret);
+void syscall_count_native_thread(void);
 int exception_handle(struct dune_vcpu *v, struct kvm_regs *r);
 int signal_sigreturn(struct dune_vcpu *v, struct kvm_regs *r);
 long signal_rt_sigaction(const struct kvm_regs *r);
@@ -236,6 +237,13 @@ uint64_t signal_block_all(void);
 void signal_set_host_mask(uint64_t m);
 uint64_t signal_guest_mask(struct dune_vcpu *v);
 bool signal_temp_mask(long nr, const struct kvm_regs *r, uint64_t *m);
+uint64_t signal_leave(struct dune_vcpu *v);
+
+/* ---- debuggers (trace.c) ---- */
+bool trace_attached(void);
+void trace_step_aside(struct dune_vcpu *v, const struct kvm_regs *n) __attribute__((noreturn));
+bool trace_breakpoint(struct dune_vcpu *v, const struct kvm_regs *r, uint64_t rip,
+                      uint64_t rflags, uint64_t rsp);
 void dune_print_summary(void);
 
 #endif

@@ -14,6 +14,7 @@ dune_libdune_core_la_SOURCES = \
 	dune/syscall.c \
 	dune/syscall_out.c \
 	dune/signal.c \
+	dune/trace.c \
 	dune/fds.c \
 	dune/log.c \
 	dune/log.h \

@@ -467,6 +467,10 @@ int exception_handle(struct dune_vcpu *v, struct kvm_regs *r)
         e = (struct sig_event){ SIGTRAP, TRAP_TRACE, fr[F_RIP], 1, 0, 0 };
         break;
     case 3:
+        /* A debugger's breakpoint: the tracer must see it natively. */
+        if (trace_breakpoint(v, r, fr[F_RIP], fr[F_RFLAGS], fr[F_RSP]))
+            return 0;
+        /* fall through */
     case 4:
         e = (struct sig_event){ fr[F_VEC] == 3 ? SIGTRAP : SIGSEGV, SI_KERNEL, 0, fr[F_VEC], 0, 0 };
         break;
@@ -549,6 +553,14 @@ int signal_sigreturn(struct dune_vcpu *v, struct kvm_regs *r)
  *    leaves, exits or clones (those block everything and look again).
  *  - If the guest's mask comes to block the held signal before it could be
  *    delivered, it goes back to the kernel (give_back), never away.
+ *
+ * Why a self-sent SIGINT followed by a sleep cannot be slept through: the
+ * kernel hands it to this handler at the return of the kill/tgkill itself
+ * (the guest does not block it), and syscall_handle delivers a held signal
+ * before it forwards anything else, the sleep included.  Only a thread
+ * that exits or leaves with a signal held, or a clone child whose
+ * dune_self is not yet its own, could lose one; both now block everything
+ * before they look (syscall.c: SYS_exit, do_leave, dune_clone_child).
  */
 
 extern char dune_exc_vectors[], dune_enter_trampoline_start[];
@@ -793,6 +805,22 @@ void signal_deliver_pending(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *f
      * exit) or its mask now blocks the signal: then the kernel keeps it. */
     if (v->npending && (v->held_mask & sigbit(v->pending.si_signo)))
         give_back(v);
+}
+
+/* The thread leaves Dune without a way back (trace.c): block everything
+ * and return the guest's mask, which the caller sets once dune_self is
+ * NULL; a held signal goes back to the kernel, to be delivered natively. */
+uint64_t signal_leave(struct dune_vcpu *v)
+{
+    uint64_t old = signal_block_all();
+
+    if (!v->npending)
+        return old;
+    requeue(&v->pending);
+    v->npending = 0;
+    v->deliverable = 0;
+    v->run->immediate_exit = 0;
+    return v->held_mask;
 }
 
 /* The temporary mask a system call waited with (rt_sigsuspend, ppoll,

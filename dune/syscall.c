@@ -18,6 +18,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 
 #include "dune_internal.h"
@@ -170,9 +171,10 @@ static int fork_child_vm(const struct clone_ctx *ctx, const struct kvm_regs *reg
     return 0;
 }
 
-/* First code of the child, on a stack below its own.  Once `copied` is set
- * the parent may reuse ctx, so everything needed is copied first. */
 /*
+ * First code of the child, on a stack below its own.  Once `copied` is set
+ * the parent may reuse ctx, so everything needed is copied first.
+ *
  * The child starts with every signal blocked (the parent blocked them
  * around the clone): a signal must not reach our host handler before
  * dune_self says which vCPU, if any, is the child's.  Then it takes the
@@ -318,6 +320,13 @@ unsigned long dune_native_threads(void)
     return atomic_load(&native_threads);
 }
 
+/* A thread inside left without a way back (trace.c): from now on it writes
+ * where guest dirty bits and the dirty log cannot see. */
+void syscall_count_native_thread(void)
+{
+    atomic_fetch_add(&native_threads, 1);
+}
+
 /* ---- Dune hypercalls ---- */
 
 /* Returns only if the thread stays inside: -EIO, or DUNE_NOT_RUN when a
@@ -436,6 +445,17 @@ void syscall_handle(struct dune_vcpu *v, struct kvm_regs *r)
         break;
     case SYS_seccomp:
         ret = refuse_seccomp();
+        break;
+    case SYS_ptrace:
+        ret = forward(r);
+        if (ret == 0 && r->rdi == PTRACE_TRACEME) {
+            /* About to be debugged: continue natively (trace.c). */
+            struct kvm_regs n = *r;
+            n.rax = 0;
+            n.rip = r->rcx;
+            n.rflags = (r->r11 & 0x3c7fd7) | 2;
+            trace_step_aside(v, &n);
+        }
         break;
     case SYS_prctl:
         ret = r->rdi == PR_SET_SECCOMP ? refuse_seccomp() : forward(r);

@@ -83,3 +83,13 @@ tests_check_dune_signals_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_dune_signals_LDADD = dune/libdune-core.la $(CHECK_LIBS) -lpthread
 endif
 endif
+
+# gdb on a program inside Dune, and gdb inside Dune (dune/trace.c)
+if HAVE_DUNE
+check_PROGRAMS += tests/gdb_target
+tests_gdb_target_SOURCES = tests/gdb_target.c
+tests_gdb_target_CFLAGS = $(AM_CFLAGS) -g
+TESTS += tests/check_dune_gdb.sh
+EXTRA_DIST += tests/check_dune_gdb.sh
+EXTRA_tests_gdb_target_DEPENDENCIES = dune/dune-run dune/libdune-preload.la
+endif
