@@ -54,8 +54,12 @@ run pass "gc-dune-run, default source (auto)" GC_DUNE_VERBOSE=1 \
 if dune_runs; then
     run pass "linked, Dune + kvm" GC_DUNE_VERBOSE=1 GC_DUNE_BACKEND=kvm "$work/gctest-linked"
     run pass "linked, Dune + pte" GC_DUNE_VERBOSE=1 GC_DUNE_BACKEND=pte "$work/gctest-linked"
+    # Every write fault is a signal delivered in the guest: minutes on a
+    # loaded machine, hence the longer bound (it guards against hangs).
+    RUN_TIMEOUT=900
     run pass "stock libgc (mprotect) under dune-run" DUNE_VERBOSE=1 "$top/dune/dune-run" \
         "$work/gctest-plain-stock"
+    RUN_TIMEOUT=
     # Dune sources checked against mprotect inside the guest: about 2 min 45 s
     # each here (every reference fault is three exits), so on request only.
     # They found the forked child reading its parent's /proc/self/maps.
