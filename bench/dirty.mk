@@ -2,4 +2,4 @@
 noinst_PROGRAMS += bench/dirty-micro
 BENCH_MICRO += bench/dirty-micro
 bench_dirty_micro_SOURCES = bench/dirty_micro.c
-bench_dirty_micro_LDADD = gc-backend/libdirty.la
+bench_dirty_micro_LDADD = $(DIRTY_LIBS)

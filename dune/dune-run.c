@@ -5,13 +5,16 @@
  *
  * Preloads libdune-preload.so, whose constructor enters Dune; the exit
  * status is the program's own.  Children started with exec inherit the
- * preload and enter Dune too.
+ * preload and enter Dune too.  DUNE_RUN_PID names the process we become:
+ * only it prints Dune's messages on stderr, its children stay quiet (or
+ * write to DUNE_LOG, as it does when that is set).
  */
 #define _GNU_SOURCE
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +26,22 @@
 static bool readable(const char *p)
 {
     return access(p, R_OK) == 0;
+}
+
+/* Why the program will run natively: on stderr, or in DUNE_LOG. */
+static void say(const char *fmt, ...)
+{
+    const char *log = getenv("DUNE_LOG");
+    FILE *f = log && *log ? fopen(log, "ae") : NULL;
+    va_list ap;
+
+    if (f)
+        fprintf(f, "[%d] ", (int)getpid());
+    va_start(ap, fmt);
+    vfprintf(f ? f : stderr, fmt, ap);
+    va_end(ap);
+    if (f)
+        fclose(f);
 }
 
 /* Next to the binary in a build tree (.libs/), in the installed pkglibdir,
@@ -106,19 +125,24 @@ int main(int argc, char **argv)
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         fprintf(stderr, "usage: dune-run PROGRAM [ARGS...]\n"
                         "  DUNE_MODE=auto|cpl0|cpl3  privilege level inside the guest\n"
-                        "  DUNE_VERBOSE=1            print a summary line at exit\n");
+                        "  DUNE_VERBOSE=1            print a summary line at exit\n"
+                        "  DUNE_LOG=FILE             Dune's messages from every process go to\n"
+                        "                            FILE (appended, each after its pid), not\n"
+                        "                            to stderr\n");
         return argc < 2 ? 2 : 0;
     }
     if (find_preload(preload, sizeof preload) < 0) {
-        fprintf(stderr, "dune-run: cannot find %s (set DUNE_PRELOAD): running %s natively\n",
-                PRELOAD_NAME, argv[1]);
+        say("dune-run: cannot find %s (set DUNE_PRELOAD): running %s natively\n", PRELOAD_NAME,
+            argv[1]);
     } else {
         if (resolve(argv[1], file, sizeof file) == 0 && is_static_elf(file))
-            fprintf(stderr, "dune-run: %s is statically linked: running natively\n", argv[1]);
+            say("dune-run: %s is statically linked: running natively\n", argv[1]);
         if (asprintf(&val, "%s%s%s", preload, old && *old ? ":" : "", old ? old : "") < 0)
             return 127;
         setenv("LD_PRELOAD", val, 1);
     }
+    snprintf(file, sizeof file, "%d", (int)getpid());
+    setenv("DUNE_RUN_PID", file, 1);
     execvp(argv[1], argv + 1);
     fprintf(stderr, "dune-run: cannot run %s: %s\n", argv[1], strerror(errno));
     return errno == ENOENT ? 127 : 126;

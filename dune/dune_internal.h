@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "dune.h"
+#include "log.h"
 
 #define PAGE_SIZE 4096UL
 #define PAGE_MASK (~(PAGE_SIZE - 1))
@@ -55,8 +56,29 @@ static inline long dune_sys6(long nr, long a1, long a2, long a3, long a4, long a
 #define dune_sys3(nr, a, b, c) dune_sys6((nr), (long)(a), (long)(b), (long)(c), 0, 0, 0)
 #define dune_ioctl(fd, req, arg) dune_sys3(16 /* SYS_ioctl */, (fd), (req), (arg))
 
+/* ---- guest-physical layout (gpa.c): the only place that knows it ---- */
+#define GPA_NONE (~(uint64_t)0)
+#define GPA_POOL_CHUNKS 128             /* page-table pool: up to 256 MiB */
+#define DUNE_MAX_SLOTS 32768            /* KVM_CAP_NR_MEMSLOTS may allow fewer */
+int gpa_init(unsigned cpu_bits);
+void gpa_reset(void);
+unsigned gpa_bits(void);
+uint64_t gpa_mmio(void);
+uint64_t gpa_ram_alloc(size_t len);
+void gpa_ram_free(uint64_t gpa, size_t len);
+uint64_t gpa_ram_free_bytes(void);
+uint64_t gpa_pool_set(uintptr_t base);
+uint64_t gpa_of_hva(uintptr_t hva);
+uint64_t gpa_of_hva_run(uintptr_t hva, uintptr_t *run_end);
+uintptr_t hva_of_gpa(uint64_t gpa);
+
 /* ---- memslots (memslot.c) ---- */
 int slots_cover(uintptr_t start, uintptr_t end);
+int slots_add_pinned(uintptr_t start, uintptr_t end, uint64_t gpa);
+void slots_release_unused(uintptr_t start, uintptr_t end);
+int slot_find_hva(uintptr_t hva, uintptr_t *start, uintptr_t *end, uint64_t *gpa);
+int slot_find_gpa(uint64_t gpa, uintptr_t *start, uint64_t *sgpa);
+unsigned long slots_replayed(void);
 int slots_replay(void);
 void slots_reset(void);
 int vm_recreate_after_fork(void);
@@ -78,6 +100,7 @@ void pt_unmap(uintptr_t start, uintptr_t end);
 uint64_t *pt_lookup(uintptr_t va, bool create);
 uintptr_t pt_root(void);
 bool pt_is_table_page(uintptr_t va);
+bool pt_range_mapped(uintptr_t start, uintptr_t end);
 uint64_t pt_prot_bits(int prot, bool user);
 
 /* ---- address-space mirror (mirror.c) ---- */
@@ -89,7 +112,6 @@ void mirror_unmap(uintptr_t start, uintptr_t end);
 int mirror_fault(uintptr_t addr, bool write, bool exec, int *si_code);
 
 /* ---- per-thread vCPU ---- */
-#define DUNE_MAX_PENDING 32
 
 struct dune_vcpu {
     int fd;
@@ -105,12 +127,15 @@ struct dune_vcpu {
     uintptr_t ist_top;
     bool cpuid_set;
     atomic_int busy;          /* owned by a thread (pool bookkeeping) */
-    volatile unsigned npending; /* signals queued by the host handler */
-    volatile int deliverable; /* one of them is not blocked */
-    bool mask_override;       /* deliver under base_mask (after rt_sigsuspend) */
+    /* At most one signal is taken from the kernel at a time (signal.c):
+     * while npending is 1 the host thread blocks every signal and the
+     * guest's own mask is held_mask; the rest stay queued in the kernel. */
+    volatile unsigned npending; /* 0 or 1: a signal held for the guest */
+    volatile int deliverable; /* the held signal is not blocked */
+    siginfo_t pending;
+    volatile uint64_t held_mask;
+    bool mask_override;       /* deliver under base_mask (rt_sigsuspend, ppoll...) */
     uint64_t base_mask;
-    siginfo_t pending[DUNE_MAX_PENDING];
-    bool in_signal_setup;
     struct kvm_xsave *xsave;  /* scratch for FPU state transfers */
     unsigned long syscalls, exits, faults;
 };
@@ -132,7 +157,8 @@ struct dune_vm {
     bool syscall_to_cpl0;     /* SYSCALL at CPL3 lands at CPL0 (hardware) */
     bool syscall_probed;      /* syscall_to_cpl0 is known */
     uintptr_t cur_brk;        /* program break as last mirrored, 0: unknown */
-    uintptr_t mmio_base;      /* reserved VA/GPA range without a memslot */
+    uintptr_t mmio_base;      /* reserved VA range mapped to the MMIO GPA */
+    unsigned max_slots;       /* memslots KVM allows (KVM_CAP_NR_MEMSLOTS) */
     uintptr_t syscall_stub;   /* generated LSTAR code */
     void *idt;
     uint64_t xcr0;
@@ -158,14 +184,17 @@ void dune_fd_forget(int fd);
 bool dune_fd_is_ours(int fd);
 void dune_fd_renumber(int oldfd, int newfd);
 int dune_fd_syscall(const struct kvm_regs *r, long *ret);
+struct rlimit;
+int dune_fd_room(unsigned more);
+int dune_fd_begin(struct rlimit *saved, bool wait);
+int dune_fd_end(const struct rlimit *saved, long fd);
+void dune_fd_after_fork(void);
 
 void dune_set_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void dune_warn_once(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-bool dune_verbose(void);
-int dune_kvm_fd_above(int fd);
 
 /* ---- arch (arch/x86_64/cpu.c, entry.S) ---- */
 int arch_vm_setup(void);
+void arch_vm_tune(void);
 void arch_vm_teardown(void);
 int arch_vcpu_setup(struct dune_vcpu *v, uintptr_t rip, uintptr_t rsp);
 int arch_save_fpu(struct kvm_xsave *x);
@@ -197,12 +226,24 @@ void vcpu_thread_start(void *arg) __attribute__((noreturn));
 void dune_run_on_stack(void *arg, uintptr_t stack_top, void (*fn)(void *)) __attribute__((noreturn));
 void syscall_handle(struct dune_vcpu *v, struct kvm_regs *r);
 void syscall_report_outputs(const struct kvm_regs *r, long ret);
+void syscall_count_native_thread(void);
 int exception_handle(struct dune_vcpu *v, struct kvm_regs *r);
 int signal_sigreturn(struct dune_vcpu *v, struct kvm_regs *r);
 long signal_rt_sigaction(const struct kvm_regs *r);
 long signal_sigaltstack(const struct kvm_regs *r);
 void signal_host_fault(struct dune_vcpu *v, struct kvm_regs *r);
 void signal_deliver_pending(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr, long syscall_nr);
+uint64_t signal_block_all(void);
+void signal_set_host_mask(uint64_t m);
+uint64_t signal_guest_mask(struct dune_vcpu *v);
+bool signal_temp_mask(long nr, const struct kvm_regs *r, uint64_t *m);
+uint64_t signal_leave(struct dune_vcpu *v);
+
+/* ---- debuggers (trace.c) ---- */
+bool trace_attached(void);
+void trace_step_aside(struct dune_vcpu *v, const struct kvm_regs *n) __attribute__((noreturn));
+bool trace_breakpoint(struct dune_vcpu *v, const struct kvm_regs *r, uint64_t rip,
+                      uint64_t rflags, uint64_t rsp);
 void dune_print_summary(void);
 
 #endif

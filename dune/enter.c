@@ -119,6 +119,7 @@ int dune_enter(const struct dune_options *opts)
         vcpu_release(v);
         return r;
     }
+    dune_log_init(); /* after the VM: its descriptor goes where the VM's went */
     dune_self = v;
     return dune_enter_trampoline(&v->enter_rsp, v->host_stack_top, v);
 }
@@ -164,17 +165,17 @@ int dune_status(struct dune_status *st)
 }
 
 /* One line for DUNE_VERBOSE=1, written without stdio (we may be on the
- * host side of a thread that is inside malloc). */
+ * host side of a thread that is inside malloc); log.c decides where. */
 void dune_print_summary(void)
 {
     char buf[256];
     int n = snprintf(buf, sizeof buf,
                      "dune: mode=%s memslots=%u syscalls=%lu exits=%lu faults=%lu vcpus=%d "
-                     "(cap %d) native-children=%lu\n",
+                     "(cap %d) native-children=%lu",
                      dune_mode_name(dune_vm.mode), slots_count(), atomic_load(&dune_vm.syscalls),
                      atomic_load(&dune_vm.exits), atomic_load(&dune_vm.faults), dune_vm.nvcpus,
                      dune_vm.max_vcpus, dune_native_children());
 
     if (n > 0)
-        dune_sys3(1, 2, buf, n < (int)sizeof buf ? n : (int)sizeof buf - 1);
+        dune_log_line(DUNE_MSG_NOTE, buf, n < (int)sizeof buf ? (size_t)n : sizeof buf - 1);
 }

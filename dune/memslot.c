@@ -1,39 +1,72 @@
 /*
  * memslot.c - KVM memory slots mirroring the process's address space.
  *
- * Guest-physical == host-virtual, so every slot is an identity map and a
- * slot may safely cover host addresses that are not mapped (the guest page
- * tables decide what the guest can reach).  Slots are created in 2 MiB units
- * as regions appear and are never deleted or split: a region reappearing at
- * a covered address is already mapped correctly.  We never create one giant
- * slot: each costs kernel memory in proportion to its size.
- *
- * The Dune-private MMIO window (dune_vm.mmio_base) must never be covered:
- * guest accesses there have to exit to the host.
+ * A slot maps a 2 MiB-aligned host range onto a guest-physical range that
+ * gpa.c hands out (gpa_of_hva/hva_of_gpa translate).  A slot may cover host
+ * addresses that are not mapped: the guest page tables decide what the
+ * guest can reach.  Slots are created in 2 MiB units as regions appear,
+ * never one giant slot (each costs kernel memory in proportion to its
+ * size), and released when no guest PTE points into them any more
+ * (slots_release_unused, after munmap and the like), so their number
+ * follows the live address space.  Pinned slots (the page-table pool) and
+ * slots with dirty logging on are kept: the log must not lose a write.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "dune_internal.h"
 
-#define MAX_SLOTS 16384
-
 struct slot {
     uintptr_t start, end;
+    uint64_t gpa;
     unsigned id;
     unsigned flags;
+    bool pinned;
     uint64_t *bitmap;      /* scratch for KVM_GET_DIRTY_LOG, mmap'ed on demand */
     uint64_t *forced;      /* pages to report dirty regardless (after fork) */
 };
 
-static struct slot slots[MAX_SLOTS]; /* sorted by start, never overlapping */
+static struct slot slots[DUNE_MAX_SLOTS]; /* sorted by start, never overlapping */
 static unsigned nslots;
+static unsigned free_ids[DUNE_MAX_SLOTS]; /* ids given back, reused first */
+static unsigned nfree_ids, next_id;
+static unsigned long replayed;
 
 unsigned slots_count(void)
 {
     return nslots;
+}
+
+/* Slots re-created in forked children so far (in a child: by its fork). */
+unsigned long slots_replayed(void)
+{
+    return replayed;
+}
+
+/* How many slots KVM gives us; DUNE_MAX_MEMSLOTS may lower it (tests). */
+static unsigned slot_limit(void)
+{
+    if (!dune_vm.max_slots) {
+        long n = dune_ioctl(dune_vm.vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
+        const char *env = getenv("DUNE_MAX_MEMSLOTS");
+
+        if (n <= 0 || n > DUNE_MAX_SLOTS)
+            n = n <= 0 ? 32 : DUNE_MAX_SLOTS;
+        if (env && *env && strtol(env, NULL, 10) > 0 && strtol(env, NULL, 10) < n)
+            n = strtol(env, NULL, 10);
+        dune_vm.max_slots = (unsigned)n;
+    }
+    return dune_vm.max_slots;
+}
+
+static size_t slot_gpa_len(const struct slot *s)
+{
+    return (s->end - s->start + SLOT_ALIGN - 1) & ~(SLOT_ALIGN - 1);
 }
 
 static int set_region(struct slot *s)
@@ -41,7 +74,7 @@ static int set_region(struct slot *s)
     struct kvm_userspace_memory_region r = {
         .slot = s->id,
         .flags = s->flags,
-        .guest_phys_addr = s->start,
+        .guest_phys_addr = s->gpa,
         .memory_size = s->end - s->start,
         .userspace_addr = s->start,
     };
@@ -50,38 +83,168 @@ static int set_region(struct slot *s)
     return ret < 0 ? (int)ret : 0;
 }
 
-static int add_slot(uintptr_t start, uintptr_t end)
+/* First slot that ends above a (nslots if none). */
+static unsigned first_after(uintptr_t a)
 {
-    struct slot s = { .start = start, .end = end, .id = nslots };
+    unsigned lo = 0, hi = nslots;
+
+    while (lo < hi) {
+        unsigned mid = (lo + hi) / 2;
+        if (slots[mid].end <= a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int slot_find_hva(uintptr_t hva, uintptr_t *start, uintptr_t *end, uint64_t *gpa)
+{
+    unsigned i = first_after(hva);
+
+    if (i == nslots || slots[i].start > hva)
+        return -ENOENT;
+    *start = slots[i].start;
+    if (end)
+        *end = slots[i].end;
+    *gpa = slots[i].gpa;
+    return 0;
+}
+
+/* By guest-physical address: a linear search, for the rare callers
+ * (tests, Dune-aware code checking frames).  Page tables have their own
+ * fast path in hva_of_gpa(). */
+int slot_find_gpa(uint64_t gpa, uintptr_t *start, uint64_t *sgpa)
+{
+    for (unsigned i = 0; i < nslots; i++) {
+        if (gpa >= slots[i].gpa && gpa < slots[i].gpa + (slots[i].end - slots[i].start)) {
+            *start = slots[i].start;
+            *sgpa = slots[i].gpa;
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+/* Running out is said once per process, on its own line, whatever other
+ * warning came first: the SIGSEGV or ENOMEM that follows needs a reason. */
+static void say_out_of_slots(const char *fmt, unsigned long a, unsigned long b, unsigned long c)
+{
+    static atomic_flag said = ATOMIC_FLAG_INIT;
+    char buf[200];
+    int n;
+
+    if (atomic_flag_test_and_set(&said))
+        return;
+    n = snprintf(buf, sizeof buf, fmt, a, b, c);
+    if (n > 0)
+        dune_sys3(1 /* write */, 2, buf, n < (int)sizeof buf ? n : (int)sizeof buf - 1);
+}
+
+static int insert_slot(struct slot *s)
+{
     unsigned i;
     int r;
 
-    if (nslots >= MAX_SLOTS)
+    if (nslots >= slot_limit()) {
+        say_out_of_slots("dune: all %lu KVM memslots in use; cannot mirror %#lx-%#lx\n", nslots,
+                         s->start, s->end);
         return -ENOSPC;
-    r = set_region(&s);
+    }
+    s->id = nfree_ids ? free_ids[--nfree_ids] : next_id++;
+    r = set_region(s);
     if (r < 0) {
-        dune_warn_once("dune: KVM refused a memslot for %#lx-%#lx: %s", (unsigned long)start,
-                       (unsigned long)end, strerror(-r));
+        free_ids[nfree_ids++] = s->id;
+        dune_warn_once("dune: KVM refused a memslot for %#lx-%#lx at guest-physical %#llx: %s",
+                       (unsigned long)s->start, (unsigned long)s->end,
+                       (unsigned long long)s->gpa, strerror(-r));
         return r;
     }
-    for (i = nslots; i > 0 && slots[i - 1].start > start; i--)
-        slots[i] = slots[i - 1];
-    slots[i] = s;
+    i = first_after(s->start);
+    memmove(&slots[i + 1], &slots[i], (nslots - i) * sizeof slots[0]);
+    slots[i] = *s;
     nslots++;
     return 0;
 }
 
-/* Cover [start, end) minus whatever is covered already and minus the MMIO
- * window.  Caller holds dune_vm.lock. */
+static int add_slot(uintptr_t start, uintptr_t end)
+{
+    struct slot s = { .start = start, .end = end };
+    int r;
+
+    if (nslots >= slot_limit())
+        return insert_slot(&s); /* says why */
+    s.gpa = gpa_ram_alloc(slot_gpa_len(&s));
+    if (s.gpa == GPA_NONE) {
+        say_out_of_slots("dune: guest-physical space (%lu bits) exhausted; cannot mirror "
+                         "%#lx-%#lx\n", gpa_bits(), start, end);
+        return -ENOSPC;
+    }
+    r = insert_slot(&s);
+    if (r < 0)
+        gpa_ram_free(s.gpa, slot_gpa_len(&s));
+    return r;
+}
+
+/* A slot at a fixed guest-physical address that is never released. */
+int slots_add_pinned(uintptr_t start, uintptr_t end, uint64_t gpa)
+{
+    struct slot s = { .start = start, .end = end, .gpa = gpa, .pinned = true };
+
+    return insert_slot(&s);
+}
+
+static void unmap_bitmap(const struct slot *s, uint64_t *b);
+
+static bool delete_slot(unsigned i)
+{
+    struct slot *s = &slots[i];
+    struct kvm_userspace_memory_region r = { .slot = s->id, .guest_phys_addr = s->gpa };
+
+    /* Deleting zaps the slot's translations and flushes every vCPU's TLB
+     * (KVM does it), so the range can be handed out again at once. */
+    if (dune_ioctl(dune_vm.vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+        return false; /* keep it: it is still KVM's */
+    gpa_ram_free(s->gpa, slot_gpa_len(s));
+    free_ids[nfree_ids++] = s->id;
+    unmap_bitmap(s, s->bitmap);
+    unmap_bitmap(s, s->forced);
+    memmove(&slots[i], &slots[i + 1], (nslots - i - 1) * sizeof slots[0]);
+    nslots--;
+    return true;
+}
+
+/*
+ * After [start, end) lost its mapping: release the slots there that no
+ * guest PTE points into any more.  Caller holds dune_vm.lock.
+ */
+void slots_release_unused(uintptr_t start, uintptr_t end)
+{
+    unsigned i;
+
+    start &= ~(SLOT_ALIGN - 1);
+    end = (end + SLOT_ALIGN - 1) & ~(SLOT_ALIGN - 1);
+    for (i = first_after(start); i < nslots && slots[i].start < end;) {
+        struct slot *s = &slots[i];
+        if (s->pinned || (s->flags & KVM_MEM_LOG_DIRTY_PAGES) ||
+            pt_range_mapped(s->start, s->end)) {
+            i++;
+            continue;
+        }
+        if (!delete_slot(i))
+            i++; /* still KVM's: step over it (else slots[i] is the next) */
+    }
+}
+
+/* Cover [start, end) minus whatever is covered already.  Caller holds
+ * dune_vm.lock. */
 static int cover_gaps(uintptr_t start, uintptr_t end)
 {
     uintptr_t pos = start;
     unsigned i;
     int r;
 
-    for (i = 0; i < nslots && pos < end; i++) {
-        if (slots[i].end <= pos)
-            continue;
+    for (i = first_after(start); i < nslots && pos < end; i++) {
         if (slots[i].start >= end)
             break;
         if (slots[i].start > pos) {
@@ -99,23 +262,14 @@ static int cover_gaps(uintptr_t start, uintptr_t end)
 
 int slots_cover(uintptr_t start, uintptr_t end)
 {
-    uintptr_t mb = dune_vm.mmio_base, me = mb + SLOT_ALIGN;
-    int r;
-
     start &= ~(SLOT_ALIGN - 1);
     end = (end + SLOT_ALIGN - 1) & ~(SLOT_ALIGN - 1);
-    /* KVM's highest usable guest frame sits one page below 2^47 here; the
-     * kernel never maps user memory in that last page anyway. */
+    /* KVM takes host ranges below TASK_SIZE only, which ends one page
+     * below 2^47; the kernel never maps user memory in that last page. */
     if (end > USER_VA_END - PAGE_SIZE)
         end = USER_VA_END - PAGE_SIZE;
     if (start >= end)
         return 0;
-    if (mb && start < me && end > mb) {
-        r = start < mb ? cover_gaps(start, mb) : 0;
-        if (r == 0 && end > me)
-            r = cover_gaps(me, end);
-        return r;
-    }
     return cover_gaps(start, end);
 }
 
@@ -134,19 +288,23 @@ static void *map_bitmap(const struct slot *s)
 }
 
 /*
- * A forked child has a new VM: register the same slots again.  The
+ * A forked child has a new VM: register the same slots again, at the same
+ * guest-physical addresses (its page tables are a copy of ours).  The
  * parent's dirty log did not come along, so every logged page counts as
  * dirty once: a page written in the parent since its last read could
  * otherwise be missed by the child.
  */
 int slots_replay(void)
 {
+    replayed = 0;
+    arch_vm_tune(); /* a new VM */
     for (unsigned i = 0; i < nslots; i++) {
         struct slot *s = &slots[i];
         int r = set_region(s);
 
         if (r < 0)
             return r;
+        replayed++;
         if (!(s->flags & KVM_MEM_LOG_DIRTY_PAGES))
             continue;
         if (!s->forced && !(s->forced = map_bitmap(s)))
@@ -171,6 +329,8 @@ void slots_reset(void)
     }
     memset(slots, 0, nslots * sizeof slots[0]);
     nslots = 0;
+    nfree_ids = next_id = 0;
+    gpa_reset();
 }
 
 int slots_set_dirty_log(uintptr_t start, uintptr_t end, bool on)

@@ -122,9 +122,12 @@ int mirror_range(uintptr_t start, uintptr_t end, int prot)
     return pt_map(start, end, prot, true);
 }
 
+/* The memory is gone: clear its entries, then give back the slots no
+ * entry points into any more (deleting a slot flushes every vCPU's TLB). */
 void mirror_unmap(uintptr_t start, uintptr_t end)
 {
     pt_unmap(start, end);
+    slots_release_unused(start, end);
 }
 
 static int mirror_one(const struct vma *v, void *arg)

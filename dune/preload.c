@@ -1,8 +1,9 @@
 /*
  * preload.c - LD_PRELOAD'ed by dune-run: enter Dune before main().
  *
- * If Dune cannot be entered the program runs natively; we say why on one
- * line of stderr (dune-run asked for Dune, so silence would mislead).
+ * If Dune cannot be entered the program runs natively; we say why in one
+ * line (dune-run asked for Dune, so silence would mislead), on stderr from
+ * the process dune-run started, in DUNE_LOG from any (log.c).
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -22,14 +23,13 @@ static void __attribute__((constructor(101))) dune_preload_enter(void)
     r = dune_enter(NULL);
     if (r < 0) {
         dune_status(&st);
-        fprintf(stderr, "dune-run: running natively: %s\n",
-                st.reason[0] ? st.reason : strerror(-r));
+        dune_message("dune-run: running natively: %s", st.reason[0] ? st.reason : strerror(-r));
     }
 }
 
 /* Fields for the benchmark workloads' RESULT line (bench/workload.h looks
  * this hook up weakly): what running inside Dune cost. */
-size_t gc_dune_bench_fields(char *buf, size_t len);
+__attribute__((visibility("default"))) size_t gc_dune_bench_fields(char *buf, size_t len);
 size_t gc_dune_bench_fields(char *buf, size_t len)
 {
     struct dune_status st;

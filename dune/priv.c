@@ -3,7 +3,8 @@
  * page-table entries, their accessed/dirty bits, the TLB, the dirty log.
  *
  * Page tables are ordinary process memory mapped into the guest, so guest
- * code reads them directly.  Clearing A/D bits or dropping permissions is
+ * code reads them directly (pt_lookup turns each table's guest-physical
+ * frame back into a pointer with hva_of_gpa, plain arithmetic).  Clearing A/D bits or dropping permissions is
  * done here, in the guest, so that a shadow-paging hypervisor sees the
  * write, and is followed by a TLB flush (directly at CPL0, through the
  * CPL0 gate at CPL3) and, with other vCPUs running, a shootdown (below).
@@ -203,7 +204,10 @@ int dune_protect(void *start, size_t len, int prot)
         uint64_t *pte = pt_lookup(va, false);
         if (!pte || !(*pte & DUNE_PTE_P))
             return -ENOMEM; /* like mprotect on an unmapped range */
-        __atomic_store_n(pte, va | bits | (*pte & (DUNE_PTE_A | DUNE_PTE_D)), __ATOMIC_SEQ_CST);
+        uint64_t old = *pte;
+        /* The frame stays: guest-physical is not the VA (gpa.c). */
+        __atomic_store_n(pte, (old & DUNE_PTE_ADDR) | bits | (old & (DUNE_PTE_A | DUNE_PTE_D)),
+                         __ATOMIC_SEQ_CST);
     }
     /* Dropping permissions must reach every TLB before we return. */
     arch_flush_tlb(e - s == PAGE_SIZE ? s : 0);

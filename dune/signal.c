@@ -8,6 +8,10 @@
  * the guest stack (or sigaltstack) and point the `iretq` at the handler; its
  * rt_sigreturn comes back through the syscall path.  Without a handler the
  * process dies by the same signal, so a parent sees the same wait status.
+ *
+ * Asynchronous signals are taken from the kernel one at a time per thread
+ * and only when the guest can be given them: see "asynchronous signals"
+ * below and docs/signals.md.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -99,7 +103,7 @@ static void __attribute__((noreturn)) die_by_signal_why(int sig, const char *why
         char buf[96];
         int n = snprintf(buf, sizeof buf, "dune: signal %d kills the process (in %s)\n", sig,
                          why);
-        dune_sys3(1, 2, buf, n);
+        dune_log_line(DUNE_MSG_NOTE, buf, (size_t)n);
         dune_print_summary();
     }
     app_act[sig] = dfl;
@@ -244,28 +248,81 @@ static void push_frame(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr,
     fr[F_RFLAGS] &= ~(X86_TF | X86_DF | X86_RF | X86_AC);
 }
 
-static void deliver_info(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr,
-                         const struct sig_event *e, const siginfo_t *si);
+/* ---- the guest's signal mask ----
+ *
+ * Normally the host thread's mask is the guest's (rt_sigprocmask and the
+ * calls that take a mask are forwarded as they are).  While a signal is
+ * held for the guest (v->npending) the host thread blocks everything and
+ * the guest's mask lives in v->held_mask instead.  These helpers read and
+ * set whichever is the real one, without racing the host handler.
+ */
 
-static void deliver(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr,
-                    const struct sig_event *e)
+uint64_t signal_block_all(void)
 {
-    deliver_info(v, r, fr, e, NULL);
+    uint64_t all = ~0ULL, old = 0;
+
+    dune_sys6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&all, (long)&old, 8, 0, 0);
+    return old;
+}
+
+void signal_set_host_mask(uint64_t m)
+{
+    dune_sys6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&m, 0, 8, 0, 0);
+}
+
+uint64_t signal_guest_mask(struct dune_vcpu *v)
+{
+    uint64_t m = 0;
+
+    dune_sys6(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&m, 8, 0, 0);
+    /* If the host handler ran after the read, it saved this same mask as
+     * held_mask; if before, m is all-blocked and held_mask is the truth. */
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (v && v->npending)
+        return v->held_mask;
+    return m;
+}
+
+static void set_guest_mask(struct dune_vcpu *v, uint64_t m)
+{
+    if (!v) {
+        signal_set_host_mask(m);
+        return;
+    }
+    /* Block first, so the handler cannot hold a signal between our test
+     * and the SETMASK (which would unblock the host under a held signal). */
+    signal_block_all();
+    if (v->npending) {
+        v->held_mask = m;
+        v->deliverable = !(m & sigbit(v->pending.si_signo));
+    } else {
+        signal_set_host_mask(m); /* a pending signal may be taken right here */
+    }
 }
 
 static void deliver_info(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr,
-                         const struct sig_event *e, const siginfo_t *si)
+                         const struct sig_event *e, const siginfo_t *si, uint64_t old,
+                         uint64_t blocked);
+
+/* A synchronous signal (a fault) for the guest. */
+static void deliver(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr,
+                    const struct sig_event *e)
+{
+    uint64_t old = signal_guest_mask(v);
+
+    deliver_info(v, r, fr, e, NULL, old, old);
+}
+
+/* old: the guest's mask, saved in the frame; blocked: the mask the
+ * handler's mask is built on (old, or a syscall's temporary mask). */
+static void deliver_info(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr,
+                         const struct sig_event *e, const siginfo_t *si, uint64_t old,
+                         uint64_t blocked)
 {
     struct k_sigaction ka;
-    uint64_t old = 0, mask;
-
-    uint64_t blocked;
+    uint64_t mask;
 
     app_action(e->sig, &ka);
-    dune_sys6(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&old, 8, 0, 0);
-    /* After rt_sigsuspend the handler runs under the call's temporary mask;
-     * the frame keeps the mask to restore (the kernel's saved_sigmask). */
-    blocked = v->mask_override ? v->base_mask : old;
     if (ka.handler == SIG_DFL || ka.handler == SIG_IGN || (blocked & sigbit(e->sig)) ||
         !(ka.flags & SA_RESTORER)) {
         if (dune_verbose()) {
@@ -276,7 +333,7 @@ static void deliver_info(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr,
                              (unsigned long)e->trapno, (unsigned long)fr[F_RIP],
                              (unsigned long)e->addr, ka.handler, (unsigned long long)blocked,
                              ip[0], ip[1], ip[2], ip[3], ip[4], (unsigned long)fr[F_RSP]);
-            dune_sys3(1, 2, b, n);
+            dune_log_line(DUNE_MSG_NOTE, b, (size_t)n);
         }
         die_by_signal(e->sig);
     }
@@ -284,7 +341,6 @@ static void deliver_info(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr,
     mask = blocked | ka.mask;
     if (!(ka.flags & SA_NODEFER))
         mask |= sigbit(e->sig);
-    dune_sys6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&mask, 0, 8, 0, 0);
     if (ka.flags & SA_RESETHAND) {
         /* As the kernel: only the handler is reset, the flags stay. */
         struct k_sigaction dfl = ka;
@@ -293,6 +349,8 @@ static void deliver_info(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr,
         app_act_set[e->sig] = true;
         dune_sys6(SYS_rt_sigaction, e->sig, (long)&dfl, 0, 8, 0, 0);
     }
+    /* Last: this may let the next pending signal in (see deliver_held). */
+    set_guest_mask(v, mask);
 }
 
 /* ---- Dune-aware page-fault handlers ---- */
@@ -323,16 +381,13 @@ static bool to_pgflt_handler(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *
 {
     struct k_sigaction ka = { .handler = (void *)pgflt_trampoline,
                               .restorer = dune_sigreturn_restorer };
-    uint64_t old = 0;
-
     if (!pgflt_handler)
         return false;
     if (pgflt_declined == e->addr) {
         pgflt_declined = 0;
         return false;
     }
-    dune_sys6(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&old, 8, 0, 0);
-    push_frame(v, r, fr, e, &ka, old, NULL);
+    push_frame(v, r, fr, e, &ka, signal_guest_mask(v), NULL);
     return true;
 }
 
@@ -412,6 +467,10 @@ int exception_handle(struct dune_vcpu *v, struct kvm_regs *r)
         e = (struct sig_event){ SIGTRAP, TRAP_TRACE, fr[F_RIP], 1, 0, 0 };
         break;
     case 3:
+        /* A debugger's breakpoint: the tracer must see it natively. */
+        if (trace_breakpoint(v, r, fr[F_RIP], fr[F_RFLAGS], fr[F_RSP]))
+            return 0;
+        /* fall through */
     case 4:
         e = (struct sig_event){ fr[F_VEC] == 3 ? SIGTRAP : SIGSEGV, SI_KERNEL, 0, fr[F_VEC], 0, 0 };
         break;
@@ -467,56 +526,99 @@ int signal_sigreturn(struct dune_vcpu *v, struct kvm_regs *r)
         memcpy(v->xsave->region, f->uc.uc_mcontext.fpregs, dune_vm.xsave_size);
         dune_ioctl(v->fd, KVM_SET_XSAVE, v->xsave);
     }
-    dune_sys6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&f->uc.uc_sigmask, 0, 8, 0, 0);
+    set_guest_mask(v, f->uc.uc_sigmask);
     return 0;
 }
 
-/* ---- asynchronous signals ---- */
+/* ---- asynchronous signals ----
+ *
+ * The kernel is the queue.  A signal for a thread inside Dune reaches our
+ * host handler, which holds it for the guest (v->pending) and, through the
+ * mask the kernel restores when the handler returns, blocks every signal on
+ * the host thread.  Everything else sent meanwhile stays queued in the
+ * kernel, with its siginfo, counted against RLIMIT_SIGPENDING, coalesced
+ * (standard signals) and routed to a thread (process- or thread-directed)
+ * exactly as natively.  When the held signal's frame is on the guest stack,
+ * set_guest_mask() puts the guest's new mask on the host thread, and the
+ * kernel hands over the next signal that mask lets through, at once, as
+ * it would at a native return to user mode.  So nothing the kernel accepted
+ * is dropped, whatever the guest is doing, and the order is the kernel's.
+ *
+ * Invariants (docs/signals.md has the argument in full):
+ *  - npending is 0 or 1; while it is 1 the host thread blocks everything
+ *    and held_mask is the guest's mask.  Only this thread changes it back,
+ *    with all signals blocked (set_guest_mask, deliver_held, give_back).
+ *  - A held signal is delivered before the guest runs another system call
+ *    (forwarding checks `deliverable`, syscall_handle checks first) or
+ *    leaves, exits or clones (those block everything and look again).
+ *  - If the guest's mask comes to block the held signal before it could be
+ *    delivered, it goes back to the kernel (give_back), never away.
+ *
+ * Why a self-sent SIGINT followed by a sleep cannot be slept through: the
+ * kernel hands it to this handler at the return of the kill/tgkill itself
+ * (the guest does not block it), and syscall_handle delivers a held signal
+ * before it forwards anything else, the sleep included.  Only a thread
+ * that exits or leaves with a signal held, or a clone child whose
+ * dune_self is not yet its own, could lose one; both now block everything
+ * before they look (syscall.c: SYS_exit, do_leave, dune_clone_child).
+ */
 
 extern char dune_exc_vectors[], dune_enter_trampoline_start[];
 
+/* Put a held signal back into the kernel's queue for this thread.  Only
+ * when the guest blocks it after it was taken; a process-directed signal
+ * becomes directed to this thread. */
+static void requeue(const siginfo_t *si)
+{
+    siginfo_t copy = *si;
+
+    dune_sys6(SYS_rt_tgsigqueueinfo, dune_sys3(SYS_getpid, 0, 0, 0),
+              dune_sys3(SYS_gettid, 0, 0, 0), si->si_signo, (long)&copy, 0, 0);
+}
+
 /* Host handler for every signal the guest handles.  On a thread inside
- * Dune it only queues the signal; the guest handler runs at the next exit.
+ * Dune it only holds the signal; the guest handler runs at the next exit.
  * Elsewhere (a thread running natively) it calls the program's handler. */
 static void dune_host_signal(int sig, siginfo_t *si, void *uc)
 {
     struct dune_vcpu *v = dune_self;
     struct k_sigaction ka = app_act[sig];
+    ucontext_t *u = uc;
 
     if (v) {
+        uint64_t was, all = ~0ULL;
+        uintptr_t ip = (uintptr_t)u->uc_mcontext.gregs[REG_RIP];
+
         if (si->si_code > 0 && (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL ||
                                 sig == SIGFPE || sig == SIGTRAP))
         {
             char b[128];
-            ucontext_t *u = uc;
             int n = snprintf(b, sizeof b, "dune: host fault at %#lx addr %p\n",
-                             (unsigned long)u->uc_mcontext.gregs[REG_RIP], si->si_addr);
+                             (unsigned long)ip, si->si_addr);
             if (dune_verbose())
-                dune_sys3(1, 2, b, n);
+                dune_log_line(DUNE_MSG_NOTE, b, (size_t)n);
             die_by_signal(sig); /* a fault in Dune's own host code */
         }
-        for (unsigned i = 0; i < v->npending; i++)
-            if (sig < 32 && v->pending[i].si_signo == sig)
-                return; /* standard signals do not queue */
-        if (v->npending < DUNE_MAX_PENDING)
-            v->pending[v->npending++] = *si;
-        {
-            const ucontext_t *u = uc;
-            uint64_t blocked;
-            memcpy(&blocked, &u->uc_sigmask, sizeof blocked);
-            if (!(blocked & sigbit(sig)))
-                v->deliverable = 1;
+        memcpy(&was, &u->uc_sigmask, sizeof was);
+        if (v->npending) {
+            /* Cannot happen (everything is blocked while one is held);
+             * should it, the kernel keeps the signal, not us. */
+            requeue(si);
+        } else {
+            v->pending = *si;
+            v->held_mask = was;
+            v->deliverable = !(was & sigbit(sig));
+            __atomic_signal_fence(__ATOMIC_SEQ_CST);
+            v->npending = 1;
         }
+        /* Returning restores this mask: nothing more until delivery. */
+        memcpy(&u->uc_sigmask, &all, sizeof all);
         /* If this thread is about to enter KVM_RUN, make it come back at
          * once so the signal is delivered without waiting for an exit. */
         v->run->immediate_exit = 1;
         /* About to forward a (maybe blocking) syscall: don't. */
-        {
-            ucontext_t *u = uc;
-            uintptr_t ip = (uintptr_t)u->uc_mcontext.gregs[REG_RIP];
-            if (ip >= (uintptr_t)dune_fwd_check && ip < (uintptr_t)dune_fwd_done)
-                u->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)dune_fwd_intr;
-        }
+        if (ip >= (uintptr_t)dune_fwd_check && ip < (uintptr_t)dune_fwd_done)
+            u->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)dune_fwd_intr;
         return;
     }
     if (ka.handler == SIG_DFL || ka.handler == SIG_IGN)
@@ -598,56 +700,6 @@ static bool at_guest_code(uintptr_t rip)
            !(rip >= dune_vm.syscall_stub && rip < dune_vm.syscall_stub + PAGE_SIZE);
 }
 
-/* Take the first queued signal the guest does not block. */
-static bool take_pending(struct dune_vcpu *v, siginfo_t *out)
-{
-    uint64_t mask = 0, all = ~0ULL;
-    bool found = false;
-
-    if (!v->npending)
-        return false;
-    dune_sys6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&all, (long)&mask, 8, 0, 0);
-    for (unsigned i = 0; i < v->npending && !found; i++) {
-        if ((v->mask_override ? v->base_mask : mask) & sigbit(v->pending[i].si_signo))
-            continue;
-        *out = v->pending[i];
-        for (unsigned j = i + 1; j < v->npending; j++)
-            v->pending[j - 1] = v->pending[j];
-        v->npending--;
-        found = true;
-    }
-    dune_sys6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&mask, 0, 8, 0, 0);
-    return found;
-}
-
-/*
- * Deliver one queued signal in the guest.  fr is the exception frame when
- * the exit came from a CPL0 stub; otherwise the registers are the guest's
- * own (after a syscall: syscall_nr says which, for restarting).
- */
-static void deliver_one(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr, long syscall_nr);
-
-/* Is a queued signal unblocked now?  Forwarding checks this flag. */
-static void recompute_deliverable(struct dune_vcpu *v)
-{
-    uint64_t mask = 0;
-    int d = 0;
-
-    dune_sys6(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&mask, 8, 0, 0);
-    for (unsigned i = 0; i < v->npending; i++)
-        if (!(mask & sigbit(v->pending[i].si_signo)))
-            d = 1;
-    v->deliverable = d;
-}
-
-void signal_deliver_pending(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr, long syscall_nr)
-{
-    if (!v->npending)
-        return;
-    deliver_one(v, r, fr, syscall_nr);
-    recompute_deliverable(v);
-}
-
 /* An interrupt-style frame for a guest stopped in its own code (after a
  * syscall or an interrupted KVM_RUN), so delivery can treat it like an
  * exception frame; frame_to_regs() applies the result. */
@@ -663,26 +715,54 @@ static void frame_to_regs(const uint64_t *own, struct kvm_regs *r)
     r->rip = own[F_RIP], r->rsp = own[F_RSP], r->rflags = own[F_RFLAGS];
 }
 
-static void deliver_one(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr, long syscall_nr)
+/* Stop holding: the host thread gets the guest's mask back (with which
+ * the kernel may hand over the next signal at once).  Signals are all
+ * blocked on entry, as always while one is held. */
+static void release(struct dune_vcpu *v, uint64_t mask)
 {
-    uint64_t own[7];
+    v->npending = 0;
+    v->deliverable = 0;
+    v->run->immediate_exit = 0;
+    signal_set_host_mask(mask);
+}
+
+/* The guest blocks the held signal after all: back to the kernel. */
+static void give_back(struct dune_vcpu *v)
+{
+    requeue(&v->pending);
+    release(v, v->held_mask);
+}
+
+/*
+ * Deliver the held signal in the guest, if it can be given one here.  fr
+ * is the exception frame when the exit came from a CPL0 stub; otherwise
+ * the registers are the guest's own (after a syscall: syscall_nr says
+ * which, for restarting).  True if the held signal was dealt with.
+ */
+static bool deliver_held(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr, long syscall_nr)
+{
+    uint64_t own[7], old, blocked;
     struct k_sigaction ka;
-    siginfo_t si;
     struct sig_event e;
+    siginfo_t si;
 
     if (!v->npending || dune_vm.syscall_to_cpl0)
-        return;
+        return false;
     if (!fr && !at_guest_code(r->rip))
-        return; /* inside a stub: the next exit will do */
-    if (!take_pending(v, &si))
-        return;
+        return false; /* inside a stub: the next exit will do */
+    si = v->pending;
+    old = v->held_mask;
+    blocked = v->mask_override ? v->base_mask : old;
+    if (blocked & sigbit(si.si_signo))
+        return false;
     app_action(si.si_signo, &ka);
-    if (ka.handler == SIG_IGN)
-        return;
-    if (ka.handler == SIG_DFL) { /* changed since it was queued */
-        dune_sys3(SYS_tgkill, dune_sys3(SYS_getpid, 0, 0, 0), dune_sys3(SYS_gettid, 0, 0, 0),
-                  si.si_signo);
-        return;
+    if (ka.handler == SIG_IGN) { /* changed since it was taken */
+        release(v, old);
+        return true;
+    }
+    if (ka.handler == SIG_DFL) { /* the kernel's default action, then */
+        give_back(v);
+        return true;
     }
     if (!fr) {
         if (syscall_nr >= 0 && (long)r->rax == -EINTR && (ka.flags & SA_RESTART) &&
@@ -693,10 +773,87 @@ static void deliver_one(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr, l
         frame_from_regs(r, own);
         fr = own;
     }
+    /* No longer held, but the host still blocks everything until
+     * deliver_info sets the handler's mask. */
+    v->npending = 0;
+    v->deliverable = 0;
+    v->run->immediate_exit = 0;
     e = (struct sig_event){ .sig = si.si_signo, .code = si.si_code };
-    deliver_info(v, r, fr, &e, &si);
+    deliver_info(v, r, fr, &e, &si, old, blocked);
     if (fr == own)
         frame_to_regs(own, r);
+    return true;
+}
+
+/*
+ * Deliver what is held, and what the kernel hands over as each handler's
+ * mask goes on: nested frames, the last one taken running first, as the
+ * kernel builds them on a return to user mode.  The bound only spreads a
+ * flood over several exits (immediate_exit brings us back).
+ */
+void signal_deliver_pending(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr, long syscall_nr)
+{
+    for (int i = 0; i < 64 && v->npending; i++) {
+        bool done = deliver_held(v, r, fr, syscall_nr);
+
+        v->mask_override = false; /* the syscall's mask served the first one */
+        syscall_nr = -1;
+        if (!done)
+            break;
+    }
+    /* Still held: either the guest sits in a stub (delivered at its next
+     * exit) or its mask now blocks the signal: then the kernel keeps it. */
+    if (v->npending && (v->held_mask & sigbit(v->pending.si_signo)))
+        give_back(v);
+}
+
+/* The thread leaves Dune without a way back (trace.c): block everything
+ * and return the guest's mask, which the caller sets once dune_self is
+ * NULL; a held signal goes back to the kernel, to be delivered natively. */
+uint64_t signal_leave(struct dune_vcpu *v)
+{
+    uint64_t old = signal_block_all();
+
+    if (!v->npending)
+        return old;
+    requeue(&v->pending);
+    v->npending = 0;
+    v->deliverable = 0;
+    v->run->immediate_exit = 0;
+    return v->held_mask;
+}
+
+/* The temporary mask a system call waited with (rt_sigsuspend, ppoll,
+ * pselect6, epoll_pwait[2]): a signal that interrupts it is delivered
+ * under that mask, and the frame restores the caller's, as the kernel's
+ * saved_sigmask does.  The kernel read the mask, so the pointers are good. */
+bool signal_temp_mask(long nr, const struct kvm_regs *r, uint64_t *m)
+{
+    const uint64_t *p = NULL;
+    unsigned long size = 0;
+
+    switch (nr) {
+    case SYS_rt_sigsuspend:
+        p = (const uint64_t *)r->rdi, size = r->rsi;
+        break;
+    case SYS_ppoll:
+        p = (const uint64_t *)r->r10, size = r->r8;
+        break;
+    case SYS_epoll_pwait:
+    case SYS_epoll_pwait2:
+        p = (const uint64_t *)r->r8, size = r->r9;
+        break;
+    case SYS_pselect6:
+        if (r->r9) {
+            const unsigned long *d = (const unsigned long *)r->r9;
+            p = (const uint64_t *)d[0], size = d[1];
+        }
+        break;
+    }
+    if (!p || size != 8)
+        return false;
+    *m = *p;
+    return true;
 }
 
 /* sigaltstack asks whether the *caller* runs on the alternate stack: that

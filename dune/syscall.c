@@ -18,6 +18,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 
 #include "dune_internal.h"
@@ -74,7 +75,12 @@ static long do_mmap_family(const struct kvm_regs *r)
     }
     switch (r->rax) {
     case SYS_mmap:
-        mirror_range((uintptr_t)ret, (uintptr_t)ret + len, (int)r->rdx);
+        /* Out of memslots: fail as the kernel does when out of mappings. */
+        if (mirror_range((uintptr_t)ret, (uintptr_t)ret + len, (int)r->rdx) == -ENOSPC) {
+            dune_sys3(SYS_munmap, ret, len, 0);
+            mirror_unmap((uintptr_t)ret, (uintptr_t)ret + len);
+            ret = -ENOMEM;
+        }
         break;
     case SYS_munmap:
         mirror_unmap(a, a + len);
@@ -129,6 +135,7 @@ struct clone_ctx {
     unsigned long flags;
     bool has_stack;
     struct dune_vcpu *nv;         /* the new thread's vCPU, if it gets one */
+    uint64_t sigmask;             /* the guest's signal mask, the child's */
     atomic_int copied;
 };
 
@@ -164,15 +171,25 @@ static int fork_child_vm(const struct clone_ctx *ctx, const struct kvm_regs *reg
     return 0;
 }
 
-/* First code of the child, on a stack below its own.  Once `copied` is set
- * the parent may reuse ctx, so everything needed is copied first. */
+/*
+ * First code of the child, on a stack below its own.  Once `copied` is set
+ * the parent may reuse ctx, so everything needed is copied first.
+ *
+ * The child starts with every signal blocked (the parent blocked them
+ * around the clone): a signal must not reach our host handler before
+ * dune_self says which vCPU, if any, is the child's.  Then it takes the
+ * guest's mask, as a child inherits it natively.
+ */
 void __attribute__((noreturn, used)) dune_clone_child(struct clone_ctx *ctx, uintptr_t child_rsp)
 {
     struct kvm_regs regs = ctx->regs;
     struct dune_vcpu *nv = ctx->nv;
+    uint64_t sigmask = ctx->sigmask;
 
     if (nv) {
+        dune_self = nv; /* our own TLS (CLONE_SETTLS) */
         atomic_store(&ctx->copied, 1);
+        signal_set_host_mask(sigmask);
         dune_run_on_stack(nv, nv->host_stack_top, vcpu_thread_start);
     }
     if (ctx->has_stack)
@@ -180,12 +197,21 @@ void __attribute__((noreturn, used)) dune_clone_child(struct clone_ctx *ctx, uin
     if (!(ctx->flags & CLONE_VM)) {
         /* A new process: the parent's VM is useless here (KVM binds a VM
          * to the mm that created it).  Make our own, or run natively. */
-        if (!dune_vm.fork_native && fork_child_vm(ctx, &regs, &nv) == 0)
+        dune_log_after_fork(); /* a child does not keep its parent's stderr */
+        if (!dune_vm.fork_native && fork_child_vm(ctx, &regs, &nv) == 0) {
+            dune_self = nv;
+            signal_set_host_mask(sigmask);
             dune_run_on_stack(nv, nv->host_stack_top, vcpu_thread_start);
+        }
         dune_self = NULL;
         atomic_fetch_add(&native_children, 1);
+    } else if (ctx->flags & CLONE_VFORK) {
+        /* Runs natively on the parent's TLS while the parent waits; the
+         * parent puts its dune_self back when the call returns. */
+        dune_self = NULL;
     }
     arch_restore_fpu(ctx->fpu);
+    signal_set_host_mask(sigmask);
     atomic_store(&ctx->copied, 1);
     dune_native_resume(&regs);
 }
@@ -222,6 +248,7 @@ static long do_clone(struct dune_vcpu *v, const struct kvm_regs *r)
     struct clone_ctx ctx = { .regs = *r, .fpu = v->xsave };
     uintptr_t sp = 0, tls = 0;
     int saved_errno = errno;
+    uint64_t host_mask;
     long ret;
 
     switch (r->rax) {
@@ -259,7 +286,12 @@ static long do_clone(struct dune_vcpu *v, const struct kvm_regs *r)
         if (e < 0)
             return -EAGAIN; /* as natively when a thread cannot be had */
     }
+    host_mask = signal_block_all();
+    ctx.sigmask = v->npending ? v->held_mask : host_mask;
     ret = dune_host_clone(r, &ctx);
+    if (ctx.flags & CLONE_VFORK)
+        dune_self = v;
+    signal_set_host_mask(host_mask);
     if (ret < 0 && ctx.nv)
         vcpu_release(ctx.nv);
     if (ret > 0) {
@@ -288,19 +320,34 @@ unsigned long dune_native_threads(void)
     return atomic_load(&native_threads);
 }
 
+/* A thread inside left without a way back (trace.c): from now on it writes
+ * where guest dirty bits and the dirty log cannot see. */
+void syscall_count_native_thread(void)
+{
+    atomic_fetch_add(&native_threads, 1);
+}
+
 /* ---- Dune hypercalls ---- */
 
-static void do_leave(struct dune_vcpu *v, struct kvm_regs *r)
+/* Returns only if the thread stays inside: -EIO, or DUNE_NOT_RUN when a
+ * signal was taken for the guest meanwhile (its handler runs first, then
+ * the guest asks again). */
+static long do_leave(struct dune_vcpu *v, struct kvm_regs *r)
 {
     struct kvm_regs n = *r;
+    uint64_t mask;
 
     if (dune_ioctl(v->fd, KVM_GET_XSAVE, v->xsave) < 0)
-        return; /* stay inside; the caller sees -EIO */
+        return -EIO; /* stay inside */
+    mask = signal_block_all();
+    if (v->npending)
+        return DUNE_NOT_RUN;
     n.rax = 0;
     n.rip = r->rcx;
     n.rflags = (r->r11 & 0x3c7fd7) | 2;
     dune_self = NULL; /* dune_leave() hands the vCPU back */
     arch_restore_fpu(v->xsave);
+    signal_set_host_mask(mask); /* signals reach the native thread from here */
     dune_native_resume(&n);
 }
 
@@ -308,8 +355,7 @@ static long hypercall(struct dune_vcpu *v, struct kvm_regs *r)
 {
     switch (r->rax) {
     case DUNE_HC_LEAVE:
-        do_leave(v, r);
-        return -EIO;
+        return do_leave(v, r);
     case DUNE_HC_PROBE:
         return 0;
     case DUNE_HC_DIRTY_LOG_ENABLE:
@@ -360,13 +406,29 @@ static void syscall_return(struct kvm_regs *r, uint64_t rip, uint64_t rflags)
     }
 }
 
+/* A signal was taken for the guest before the call could be made: run its
+ * handler first; the guest then executes the syscall again. */
+static void call_again(struct dune_vcpu *v, struct kvm_regs *r, long nr, uint64_t rip,
+                       uint64_t rflags)
+{
+    r->rax = nr;
+    syscall_return(r, rip - 2, rflags);
+    signal_deliver_pending(v, r, NULL, -1);
+}
+
 void syscall_handle(struct dune_vcpu *v, struct kvm_regs *r)
 {
-    uint64_t rip = r->rcx, rflags = r->r11;
+    uint64_t rip = r->rcx, rflags = r->r11, tmp_mask;
     long nr = (long)r->rax, ret;
 
     atomic_fetch_add_explicit(&dune_vm.syscalls, 1, memory_order_relaxed);
     probe_syscall_cpl(v);
+    /* Forwarded calls check this too, at the last moment; the others
+     * (exit, clone, leave, sigaction...) must not start either. */
+    if (v->npending && v->deliverable && nr != SYS_rt_sigreturn && !dune_vm.syscall_to_cpl0) {
+        call_again(v, r, nr, rip, rflags);
+        return;
+    }
     if (dune_fd_syscall(r, &ret))
         goto done;
     switch (r->rax) {
@@ -383,6 +445,17 @@ void syscall_handle(struct dune_vcpu *v, struct kvm_regs *r)
         break;
     case SYS_seccomp:
         ret = refuse_seccomp();
+        break;
+    case SYS_ptrace:
+        ret = forward(r);
+        if (ret == 0 && r->rdi == PTRACE_TRACEME) {
+            /* About to be debugged: continue natively (trace.c). */
+            struct kvm_regs n = *r;
+            n.rax = 0;
+            n.rip = r->rcx;
+            n.rflags = (r->r11 & 0x3c7fd7) | 2;
+            trace_step_aside(v, &n);
+        }
         break;
     case SYS_prctl:
         ret = r->rdi == PR_SET_SECCOMP ? refuse_seccomp() : forward(r);
@@ -409,7 +482,14 @@ void syscall_handle(struct dune_vcpu *v, struct kvm_regs *r)
             ret = -EINVAL;
         break;
     case SYS_exit:
-        vcpu_release_and_exit(v, (long)r->rdi);
+        /* With everything blocked no signal can be taken any more, and
+         * the kernel routes process-directed ones to other threads; one
+         * taken just before runs its handler first. */
+        signal_block_all();
+        if (!v->npending)
+            vcpu_release_and_exit(v, (long)r->rdi);
+        call_again(v, r, nr, rip, rflags);
+        return;
     case SYS_exit_group:
         if (dune_verbose())
             dune_print_summary();
@@ -424,24 +504,19 @@ void syscall_handle(struct dune_vcpu *v, struct kvm_regs *r)
     }
 done:
     if (ret == DUNE_NOT_RUN) {
-        /* A signal was queued before the call could be made: run its
-         * handler first; the guest then executes the syscall again. */
-        r->rax = nr;
-        syscall_return(r, rip - 2, rflags);
-        signal_deliver_pending(v, r, NULL, -1);
+        call_again(v, r, nr, rip, rflags);
         return;
     }
     syscall_report_outputs(r, ret);
     r->rax = ret;
     syscall_return(r, rip, rflags);
-    if (nr == SYS_rt_sigsuspend && ret == -EINTR && r->rdi && r->rsi == 8) {
-        /* The signal that ended it is blocked again now: deliver it under
-         * the mask sigsuspend waited with, as the kernel does. */
+    if (ret == -EINTR && signal_temp_mask(nr, r, &tmp_mask)) {
+        /* The signal that ended a wait under a temporary mask may be
+         * blocked again now: deliver it under the mask the call waited
+         * with, as the kernel does. */
         v->mask_override = true;
-        v->base_mask = *(const uint64_t *)r->rdi;
-        signal_deliver_pending(v, r, NULL, nr);
-        v->mask_override = false;
-        return;
+        v->base_mask = tmp_mask;
     }
     signal_deliver_pending(v, r, NULL, nr);
+    v->mask_override = false;
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "dune_internal.h"
@@ -32,12 +33,21 @@ static void *map_anon(size_t len)
 
 static int vcpu_alloc(struct dune_vcpu *v)
 {
-    int fd;
+    struct rlimit rl;
+    long fd;
 
-    fd = ioctl(dune_vm.vm_fd, KVM_CREATE_VCPU, (unsigned long)v->id);
+    /* Above the soft RLIMIT_NOFILE (fds.c); without room there the
+     * thread gets no vCPU, as if KVM had none left. */
+    if (dune_fd_begin(&rl, true) < 0) {
+        dune_warn_once("dune: RLIMIT_NOFILE leaves no room for another vCPU descriptor: "
+                       "thread creation fails with EAGAIN");
+        return -EAGAIN;
+    }
+    fd = dune_ioctl(dune_vm.vm_fd, KVM_CREATE_VCPU, (unsigned long)v->id);
+    fd = dune_fd_end(&rl, fd);
     if (fd < 0)
-        return -errno;
-    v->fd = dune_kvm_fd_above(fd);
+        return (int)fd;
+    v->fd = (int)fd;
     v->run = mmap(NULL, dune_vm.run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
     v->host_stack = map_anon(HOST_STACK_SIZE);
     v->cpu_page = map_anon(PAGE_SIZE);
@@ -251,9 +261,9 @@ static void __attribute__((noreturn)) vcpu_fatal(struct dune_vcpu *v, const char
 
     memset(&r, 0, sizeof r);
     ioctl(v->fd, KVM_GET_REGS, &r);
-    n = snprintf(buf, sizeof buf, "dune: fatal: %s (exit %u) at rip %#llx rsp %#llx\n", what,
+    n = snprintf(buf, sizeof buf, "dune: fatal: %s (exit %u) at rip %#llx rsp %#llx", what,
                  v->run->exit_reason, (unsigned long long)r.rip, (unsigned long long)r.rsp);
-    dune_sys3(1, 2, buf, n);
+    dune_log_line(DUNE_MSG_FATAL, buf, n < (int)sizeof buf ? (size_t)n : sizeof buf - 1);
     signal(SIGABRT, SIG_DFL);
     raise(SIGABRT);
     _exit(134);
@@ -297,7 +307,7 @@ static void handle_exit(struct dune_vcpu *v)
 
     switch (run->exit_reason) {
     case KVM_EXIT_MMIO:
-        if (run->mmio.is_write && run->mmio.phys_addr == dune_vm.mmio_base) {
+        if (run->mmio.is_write && run->mmio.phys_addr == gpa_mmio()) {
             r = regs_get(v, &tmp);
             syscall_handle(v, r);
             regs_put(v, r);
@@ -337,10 +347,15 @@ static void handle_exit(struct dune_vcpu *v)
 void vcpu_run_loop(struct dune_vcpu *v)
 {
     for (;;) {
-        long r = dune_ioctl(v->fd, KVM_RUN, 0);
+        int fd = v->fd;
+        long r = dune_ioctl(fd, KVM_RUN, 0);
 
         atomic_fetch_add_explicit(&dune_vm.exits, 1, memory_order_relaxed);
         if (r < 0) {
+            /* Another thread moved this vCPU's descriptor (the program
+             * raised its RLIMIT_NOFILE past it, fds.c): use the new one. */
+            if (fd != v->fd)
+                continue;
             /* Our host signal handler queued a signal for the guest. */
             if (r == -EINTR || r == -EAGAIN) {
                 deliver_after_interrupt(v);

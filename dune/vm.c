@@ -31,6 +31,7 @@ void dune_fd_renumber(int oldfd, int newfd)
     if (dune_vm.maps_fd == oldfd)
         dune_vm.maps_fd = newfd;
     vcpu_renumber_fd(oldfd, newfd);
+    dune_log_renumber(oldfd, newfd);
 }
 
 void dune_set_error(int err, const char *fmt, ...)
@@ -43,58 +44,6 @@ void dune_set_error(int err, const char *fmt, ...)
     va_end(ap);
 }
 
-bool dune_verbose(void)
-{
-    const char *v = getenv("DUNE_VERBOSE");
-
-    return v && *v && strcmp(v, "0") != 0;
-}
-
-/* One line, once per process: used for conditions the program survives. */
-void dune_warn_once(const char *fmt, ...)
-{
-    static atomic_flag said = ATOMIC_FLAG_INIT;
-    char buf[256];
-    va_list ap;
-    int n;
-
-    if (atomic_flag_test_and_set(&said))
-        return;
-    va_start(ap, fmt);
-    n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if (n > (int)sizeof buf - 2)
-        n = sizeof buf - 2;
-    buf[n++] = '\n';
-    dune_sys3(1 /* write */, 2, buf, n);
-}
-
-/*
- * Move a KVM descriptor out of the way: the program expects its own files
- * to start at 3 as they would natively.  We take the lowest free slot in the
- * top quarter of the descriptor limit; if that fails the old one is kept.
- */
-int dune_kvm_fd_above(int fd)
-{
-    struct rlimit rl;
-    long floor = 256;
-    int nfd;
-
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-        rl.rlim_cur > 64)
-        floor = (long)rl.rlim_cur - (long)rl.rlim_cur / 4;
-    nfd = fcntl(fd, F_DUPFD_CLOEXEC, floor);
-    if (nfd < 0) {
-        dune_fd_own(fd);
-        return fd;
-    }
-    close(fd);
-    dune_fd_own(nfd);
-    return nfd;
-}
-
 static int check_cap(int fd, long cap)
 {
     int r = ioctl(fd, KVM_CHECK_EXTENSION, cap);
@@ -102,39 +51,63 @@ static int check_cap(int fd, long cap)
     return r < 0 ? 0 : r;
 }
 
+/* Our descriptors are made with the soft limit lifted and kept above it
+ * (fds.c): a program that uses all of its own still gets a VM. */
+static int open_above(const char *path, int flags)
+{
+    struct rlimit rl;
+    int r = dune_fd_begin(&rl, true);
+
+    if (r < 0)
+        return r;
+    r = open(path, flags | O_CLOEXEC);
+    return dune_fd_end(&rl, r < 0 ? -errno : r);
+}
+
+static void close_ours(int *fd)
+{
+    if (*fd >= 0) {
+        dune_fd_forget(*fd);
+        close(*fd);
+    }
+    *fd = -1;
+}
+
 static int open_kvm(void)
 {
-    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    int fd = open_above("/dev/kvm", O_RDWR);
     int version;
 
     if (fd < 0) {
-        int e = errno;
-        dune_set_error(-e, "cannot open /dev/kvm: %s", strerror(e));
-        return -e;
+        dune_set_error(fd, "cannot open /dev/kvm: %s", strerror(-fd));
+        return fd;
     }
     version = ioctl(fd, KVM_GET_API_VERSION, 0);
     if (version != KVM_API_VERSION) {
-        close(fd);
+        close_ours(&fd);
         dune_set_error(-ENOTSUP, "/dev/kvm speaks API %d, need %d", version, KVM_API_VERSION);
         return -ENOTSUP;
     }
-    return dune_kvm_fd_above(fd);
+    return fd;
 }
 
 /* KVM_CREATE_VM can fail with EINTR when a signal arrives: just retry. */
 static int create_vm(int kvm)
 {
+    struct rlimit rl;
     int fd, tries = 0;
 
+    if ((fd = dune_fd_begin(&rl, true)) < 0) {
+        dune_set_error(fd, "no descriptor for the VM above RLIMIT_NOFILE");
+        return fd;
+    }
     do {
         fd = ioctl(kvm, KVM_CREATE_VM, 0);
     } while (fd < 0 && errno == EINTR && ++tries < 100);
-    if (fd < 0) {
-        int e = errno;
-        dune_set_error(-e, "KVM_CREATE_VM failed: %s", strerror(e));
-        return -e;
-    }
-    return dune_kvm_fd_above(fd);
+    fd = dune_fd_end(&rl, fd < 0 ? -errno : fd);
+    if (fd < 0)
+        dune_set_error(fd, "KVM_CREATE_VM failed: %s", strerror(-fd));
+    return fd;
 }
 
 static int enable_manual_protect(void)
@@ -148,15 +121,6 @@ static int enable_manual_protect(void)
           KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE))
         return -ENOTSUP;
     return ioctl(dune_vm.vm_fd, KVM_ENABLE_CAP, &cap) < 0 ? -errno : 0;
-}
-
-static void close_ours(int *fd)
-{
-    if (*fd >= 0) {
-        dune_fd_forget(*fd);
-        close(*fd);
-    }
-    *fd = -1;
 }
 
 static void close_vm(void)
@@ -177,6 +141,10 @@ int vm_init_locked(void)
         dune_set_error(-ECANCELED, "disabled by DUNE_DISABLE");
         return -ECANCELED;
     }
+    /* /dev/kvm, the VM, the maps reader and a first vCPU, or none. */
+    r = dune_fd_room(4);
+    if (r < 0)
+        return r;
     r = open_kvm();
     if (r < 0)
         return r;
@@ -202,14 +170,13 @@ int vm_init_locked(void)
         return r;
     }
     /* Read on every lazy fault: open it now, while descriptors are free. */
-    r = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    r = open_above("/proc/self/maps", O_RDONLY);
     if (r < 0) {
-        int e = errno;
-        dune_set_error(-e, "cannot open /proc/self/maps: %s", strerror(e));
+        dune_set_error(r, "cannot open /proc/self/maps: %s", strerror(-r));
         close_vm();
-        return -e;
+        return r;
     }
-    dune_vm.maps_fd = dune_kvm_fd_above(r);
+    dune_vm.maps_fd = r;
     dune_vm.initialized = true;
     dune_vm.generation++;
     return 0;
@@ -261,15 +228,13 @@ int dune_init(void)
  */
 static int reopen_maps(void)
 {
-    long fd = dune_sys6(257 /* openat */, AT_FDCWD, (long)"/proc/self/maps",
-                        O_RDONLY | O_CLOEXEC, 0, 0, 0);
-    long r;
+    int fd = open_above("/proc/self/maps", O_RDONLY);
 
     if (fd < 0)
-        return (int)fd;
-    r = dune_sys3(292 /* dup3 */, fd, dune_vm.maps_fd, O_CLOEXEC);
-    dune_sys3(3 /* close */, fd, 0, 0);
-    return r < 0 ? (int)r : 0;
+        return fd;
+    close_ours(&dune_vm.maps_fd);
+    dune_vm.maps_fd = fd;
+    return 0;
 }
 
 /* In a forked child: the parent's VM cannot be used (KVM binds a VM to the

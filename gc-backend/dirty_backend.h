@@ -1,9 +1,9 @@
 /*
  * dirty_backend.h - what a dirty-tracking backend implements (internal).
  *
- * dirty.c owns the public API: it keeps each tracker's list of ranges, the
- * pages reported through dirty_note_write(), the checking mode and the
- * auto-selection.  A backend only has to answer "which pages of this range
+ * dirty.c (and the files dirty_tracker.h lists) owns the public API: it
+ * keeps each tracker's list of ranges, the pages reported through
+ * dirty_note_write(), the checking mode and the auto-selection.  A backend only has to answer "which pages of this range
  * were written since I last asked?" for the ranges it is given.
  *
  * Locking: dirty.c calls track/untrack/collect with the tracker's mutex
@@ -122,7 +122,8 @@ const uint64_t *dirty_hold_keep(struct dirty_hold *h, bool all, size_t first, si
 void dirty_hold_update(struct dirty_hold *h, unsigned hold, size_t first, size_t n,
                        const uint64_t *dirty);
 
-/* ---- helpers shared by the backends (dirty.c) ---- */
+/* ---- helpers shared by the backends (dirty_registry.c, dirty_rtable.c,
+ * dirty_bits.c) ---- */
 
 /* snprintf into why (if non-NULL) and return -err. */
 int dirty_fail(char *why, size_t whylen, int err, const char *fmt, ...)
@@ -163,6 +164,10 @@ static inline void dirty_bit_set(uint64_t *b, size_t i)
 static inline int dirty_bit_get(const uint64_t *b, size_t i)
 {
     return (b[i / 64] >> (i % 64)) & 1;
+}
+static inline void dirty_bit_put(uint64_t *b, size_t i, int v)
+{
+    b[i / 64] = (b[i / 64] & ~(1ULL << (i % 64))) | ((uint64_t)(v != 0) << (i % 64));
 }
 /* Set bits [from, to). */
 void dirty_bits_set_range(uint64_t *b, size_t from, size_t to);

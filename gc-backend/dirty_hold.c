@@ -57,14 +57,6 @@ void dirty_hold_free(struct dirty_hold *h)
     free(h);
 }
 
-static void put_bit(uint64_t *b, size_t i, int on)
-{
-    if (on)
-        dirty_bit_set(b, i);
-    else
-        b[i / 64] &= ~(1ULL << (i % 64));
-}
-
 /* The pages of [first, first+n) to keep (not re-arm) at this collect, as
  * a bitmap whose bit 0 is page `first`; NULL if none. */
 const uint64_t *dirty_hold_keep(struct dirty_hold *h, bool all, size_t first, size_t n)
@@ -78,7 +70,7 @@ const uint64_t *dirty_hold_keep(struct dirty_hold *h, bool all, size_t first, si
     }
     for (size_t i = 0; i < n; i++) {
         int keep = all ? !dirty_bit_get(h->due, first + i) : dirty_bit_get(h->held, first + i);
-        put_bit(h->mask, i, keep);
+        dirty_bit_put(h->mask, i, keep);
         any |= (uint64_t)keep;
     }
     return any ? h->mask : NULL;
@@ -99,8 +91,8 @@ void dirty_hold_update(struct dirty_hold *h, unsigned hold, size_t first, size_t
             if (dirty_bit_get(dirty, i))
                 ph = (h->phase[p] + 1u) % (hold + 1u);
             h->phase[p] = (uint8_t)ph;
-            put_bit(h->held, p, ph > 0);
-            put_bit(h->due, p, ph > 0 && ph == hold);
+            dirty_bit_put(h->held, p, ph > 0);
+            dirty_bit_put(h->due, p, ph > 0 && ph == hold);
         }
     }
 }

@@ -2,23 +2,30 @@
 # gc-backend/local.mk).  Needs bdw-gc (libgc-dev) at configure time.
 if HAVE_BDWGC
 lib_LTLIBRARIES += gc-backend/libgc-dune.la
-include_HEADERS += gc-backend/gc_dune.h
-gc_backend_libgc_dune_la_SOURCES = gc-backend/gc_dune.c gc-backend/gc_dune.h
-gc_backend_libgc_dune_la_CFLAGS = $(AM_CFLAGS) $(BDWGC_CFLAGS)
-# libdirty.la brings the Dune core along when HAVE_DUNE (gc-backend/local.mk).
+pkginclude_HEADERS += gc-backend/gc_dune.h gc-backend/dirty.h
+gc_backend_libgc_dune_la_SOURCES = gc-backend/gc_dune.c gc-backend/gc_dune.h \
+	gc-backend/gc_dune_internal.h gc-backend/gc_dune_heap.c gc-backend/gc_dune_report.c gc-backend/gc_dune_ptrfree.c \
+	gc-backend/gc_dune_bench.c
+gc_backend_libgc_dune_la_CFLAGS = $(AM_CFLAGS) $(BDWGC_CFLAGS) -fvisibility=hidden
+# The Dune core comes from the shared libdune (one copy per process, also
+# under dune-run).  The version script exports gc_dune.h, dirty.h and the
+# symbols that must interpose libgc's and libc's (tests/check_exports.sh
+# compares it with the headers and the API-marked definitions).
 gc_backend_libgc_dune_la_LIBADD = gc-backend/libdirty.la $(BDWGC_LIBS) -ldl
-gc_backend_libgc_dune_la_LDFLAGS = -version-info 0:0:0
+if HAVE_DUNE
+gc_backend_libgc_dune_la_LIBADD += dune/libdune.la
+endif
+gc_backend_libgc_dune_la_LDFLAGS = -version-info 0:0:0 \
+	-Wl,--version-script=$(srcdir)/gc-backend/libgc-dune.map
+EXTRA_gc_backend_libgc_dune_la_DEPENDENCIES = gc-backend/libgc-dune.map
+EXTRA_DIST += gc-backend/libgc-dune.map
 
-# pkg-config file, generated here rather than by configure.
-pkgconfigdir = $(libdir)/pkgconfig
-pkgconfig_DATA = gc-backend/gc-dune.pc
+# pkg-config file (pc_subst: Makefile.am).
+pkgconfig_DATA += gc-backend/gc-dune.pc
 EXTRA_DIST += gc-backend/gc-dune.pc.in
 CLEANFILES += gc-backend/gc-dune.pc
 gc-backend/gc-dune.pc: $(srcdir)/gc-backend/gc-dune.pc.in Makefile
-	$(AM_V_GEN)$(MKDIR_P) gc-backend && sed \
-	  -e 's|@prefix[@]|$(prefix)|g' -e 's|@exec_prefix[@]|$(exec_prefix)|g' \
-	  -e 's|@libdir[@]|$(libdir)|g' -e 's|@includedir[@]|$(includedir)|g' \
-	  -e 's|@PACKAGE_VERSION[@]|$(PACKAGE_VERSION)|g' $(srcdir)/gc-backend/gc-dune.pc.in >$@
+	$(pc_subst)
 
 bin_PROGRAMS += gc-backend/gc-dune-run
 gc_backend_gc_dune_run_SOURCES = gc-backend/gc-dune-run.c
@@ -28,7 +35,8 @@ if HAVE_CHECK
 # The stress test, built twice: linked with libgc-dune (-lgc-dune -lgc), and
 # with libgc only, for the run under gc-dune-run (LD_PRELOAD).
 # tests/check_gc_dune.sh runs them once per dirty-page source.
-check_PROGRAMS += tests/check_gc_dune tests/check_gc_dune_plain
+check_PROGRAMS += tests/check_gc_dune tests/check_gc_dune_plain tests/check_gc_dune_safety \
+	tests/check_gc_dune_static
 TESTS += tests/check_gc_dune.sh tests/gctest_dune.sh tests/bdwgc_tests.sh
 EXTRA_DIST += tests/check_gc_dune.sh tests/gctest_dune.sh tests/gctest_no_barrier.h \
 	tests/bdwgc_tests.sh tests/bdwgc_source.sh
@@ -38,6 +46,13 @@ tests_check_gc_dune_LDADD = gc-backend/libgc-dune.la $(BDWGC_LIBS) $(CHECK_LIBS)
 tests_check_gc_dune_plain_SOURCES = tests/check_gc_dune.c
 tests_check_gc_dune_plain_CFLAGS = $(AM_CFLAGS) $(BDWGC_CFLAGS) $(CHECK_CFLAGS)
 tests_check_gc_dune_plain_LDADD = $(BDWGC_LIBS) $(CHECK_LIBS) -ldl
+# A late SIGSEGV handler and read(2) into atomic buffers, per backend.
+tests_check_gc_dune_safety_SOURCES = tests/check_gc_dune_safety.c
+tests_check_gc_dune_safety_CFLAGS = $(AM_CFLAGS) $(BDWGC_CFLAGS) $(CHECK_CFLAGS)
+tests_check_gc_dune_safety_LDADD = gc-backend/libgc-dune.la $(BDWGC_LIBS) $(CHECK_LIBS)
+# gc-dune-run must say that it cannot preload into a static program.
+tests_check_gc_dune_static_SOURCES = tests/check_gc_dune_static.c
+tests_check_gc_dune_static_LDFLAGS = -all-static
 endif
 # One workload, every dirty source, side by side (README: libgc-dune).
 compare-backends: tests/check_gc_dune

@@ -31,7 +31,9 @@
 # under 5 s inside Dune.  BDWGC_TESTS_SLOW=1 adds mprotect checked against
 # uffd, Dune + pte for the rest, Dune + kvm checked against mprotect, and
 # test_cpp's 10 iterations inside Dune too (2 by default there).
-# Exit 77 (skip) when the source cannot be had.
+# Each passing run must also show (GC_DUNE_VERBOSE=1) that it ran with the
+# backend it asked for (bdwgc_source.sh: verify).  Exit 77 (skip) when the
+# source cannot be had or Dune cannot be used here.
 
 bdwgc_name=bdwgc_tests.sh bdwgc_src=$1
 . "$(dirname "$0")/bdwgc_source.sh"
@@ -108,8 +110,7 @@ progs="hugetest:- middletest:- realloc_test:heavy smashtest:- threadkey_test:-
 [ $have_cpp = yes ] && progs="$progs test_cpp:-"
 
 kvm=no
-[ -r /dev/kvm ] && [ -w /dev/kvm ] && [ -x "$top/dune/dune-run" ] && kvm=yes
-[ $kvm = yes ] || skip "Dune runs (kvm, pte): /dev/kvm not usable or Dune not built"
+dune_runs && kvm=yes
 
 inc="GC_ENABLE_INCREMENTAL=1 GC_DUNE_VERBOSE=1"
 for p in $progs; do

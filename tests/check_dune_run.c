@@ -11,8 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "dune_test.h"
 
 #ifndef DUNE_RUN
 #define DUNE_RUN "dune/dune-run"
@@ -160,6 +163,134 @@ START_TEST(test_verbose_summary)
 }
 END_TEST
 
+/* ---- Dune's messages: only the process the user started speaks ---- */
+
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* Children (forked, exec'd) print no summary into their stderr, which a
+ * test suite comparing a child's stderr would see; the top one does. */
+START_TEST(test_children_quiet)
+{
+    char *s[] = { "sh", "-c", "sh -c 'echo from-child >&2' 2>&1; (ls /nonexistent) 2>&1; "
+                  "ls / >/dev/null 2>&1; echo done", NULL };
+
+    setenv("DUNE_VERBOSE", "1", 1);
+    run(s, false, false, &native);
+    run(s, true, false, &indune);
+    unsetenv("DUNE_VERBOSE");
+    ck_assert_int_eq(native.status, indune.status);
+    ck_assert_str_eq(indune.out, native.out);
+    ck_assert_msg(count(indune.err, "dune: mode=") == 1, "stderr: %s", indune.err);
+}
+END_TEST
+
+/* DUNE_LOG: every process's lines, after its pid; stderr as natively. */
+START_TEST(test_dune_log)
+{
+    char path[] = "/tmp/check_dune_log.XXXXXX", buf[4096], *line;
+    char *s[] = { "sh", "-c", "sh -c true; ls / >/dev/null", NULL };
+    int fd = mkstemp(path), pids[8], n = 0, distinct = 0;
+    ssize_t len;
+
+    setenv("DUNE_VERBOSE", "1", 1);
+    setenv("DUNE_LOG", path, 1);
+    run(s, false, false, &native);
+    run(s, true, false, &indune);
+    unsetenv("DUNE_LOG");
+    unsetenv("DUNE_VERBOSE");
+    ck_assert_int_eq(indune.status, 0);
+    ck_assert_str_eq(indune.err, native.err);
+    len = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    unlink(path);
+    ck_assert_int_gt(len, 0);
+    buf[len] = 0;
+    for (line = strtok(buf, "\n"); line && n < 8; line = strtok(NULL, "\n")) {
+        int pid, used = 0;
+        ck_assert_msg(sscanf(line, "[%d] dune%n", &pid, &used) == 1 && used > 0,
+                      "log line: %s", line);
+        if (strstr(line, "] dune: mode="))
+            pids[n++] = pid;
+    }
+    for (int i = 0; i < n; i++) {
+        bool seen = false;
+        for (int j = 0; j < i; j++)
+            seen |= pids[j] == pids[i];
+        distinct += !seen;
+    }
+    ck_assert_int_ge(distinct, 3); /* sh, the sh it runs, ls */
+}
+END_TEST
+
+/* A program that closes stderr (as coreutils do at exit) keeps the
+ * summary: it goes to the stderr the program started with. */
+START_TEST(test_summary_after_closing_stderr)
+{
+    char *s[] = { "sh", "-c", "exec 2>&-; echo hi", NULL }, *l[] = { "ls", "/", NULL };
+
+    setenv("DUNE_VERBOSE", "1", 1);
+    run(s, true, false, &indune);
+    ck_assert_str_eq(indune.out, "hi\n");
+    ck_assert_msg(strstr(indune.err, "dune: mode="), "stderr: %s", indune.err);
+    run(l, true, false, &indune);
+    unsetenv("DUNE_VERBOSE");
+    ck_assert_msg(strstr(indune.err, "dune: mode="), "stderr: %s", indune.err);
+}
+END_TEST
+
+/* A child that drops its privileges cannot open /dev/kvm: it runs
+ * natively without a word on its stderr (in DUNE_LOG it says why). */
+START_TEST(test_denied_child_quiet)
+{
+    char path[] = "/tmp/check_dune_log.XXXXXX", buf[1024];
+    char *s[] = { "sh", "-c", "setpriv --reuid=65534 --regid=65534 --clear-groups "
+                  "sh -c 'echo child' 2>&1", NULL };
+    int fd;
+    ssize_t len;
+
+    if (getuid() != 0 || access("/usr/bin/setpriv", X_OK) != 0) {
+        printf("test_denied_child_quiet: needs root and setpriv, skipped\n");
+        return;
+    }
+    same_as_native(s);
+    ck_assert_str_eq(indune.out, "child\n");
+    ck_assert_str_eq(indune.err, native.err);
+    fd = mkstemp(path);
+    fchmod(fd, 0666); /* the child writes it as nobody */
+    setenv("DUNE_LOG", path, 1);
+    run(s, true, false, &indune);
+    unsetenv("DUNE_LOG");
+    ck_assert_str_eq(indune.out, "child\n");
+    len = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    unlink(path);
+    buf[len > 0 ? len : 0] = 0;
+    ck_assert_msg(strstr(buf, "] dune-run: running natively: cannot open /dev/kvm: Permission"),
+                  "log: %s", buf);
+}
+END_TEST
+
+/* No room for Dune's descriptors above the limit: natively, one line. */
+START_TEST(test_no_fd_room_message)
+{
+    char *s[] = { "sh", "-c", "ulimit -n 16 && exec sh -c 'echo $((6*7))'", NULL };
+
+    run(s, true, false, &indune);
+    ck_assert_int_eq(indune.status, 0);
+    ck_assert_str_eq(indune.out, "42\n");
+    ck_assert_msg(count(indune.err, "\n") == 1 &&
+                      strstr(indune.err, "dune-run: running natively: RLIMIT_NOFILE 16 (hard 16)"),
+                  "stderr: %s", indune.err);
+}
+END_TEST
+
 START_TEST(test_no_kvm_runs_natively)
 {
     char *e[] = { "sh", "-c", "echo still here", NULL };
@@ -193,10 +324,7 @@ int main(void)
     SRunner *sr;
     int failed;
 
-    if (access("/dev/kvm", F_OK) != 0) {
-        printf("SKIP: /dev/kvm is absent on this machine: dune-run tests cannot run\n");
-        return 77;
-    }
+    dune_test_require("check_dune_run");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_true_false);
     tcase_add_test(tc, test_ls);
@@ -205,6 +333,11 @@ int main(void)
     tcase_add_test(tc, test_shell_children);
     tcase_add_test(tc, test_crash_status);
     tcase_add_test(tc, test_verbose_summary);
+    tcase_add_test(tc, test_children_quiet);
+    tcase_add_test(tc, test_dune_log);
+    tcase_add_test(tc, test_summary_after_closing_stderr);
+    tcase_add_test(tc, test_denied_child_quiet);
+    tcase_add_test(tc, test_no_fd_room_message);
     tcase_add_test(tc, test_no_kvm_runs_natively);
     tcase_add_test(tc, test_missing_program);
     suite_add_tcase(s, tc);

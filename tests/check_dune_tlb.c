@@ -300,6 +300,10 @@ START_TEST(test_write_after_remote_clear_is_seen)
     pthread_join(t, NULL);
     printf("# %d rounds (half of them batched) x %d pages written by another vCPU after a "
            "clear: %ld missed\n", ROUNDS, NP, missed);
+    if (access("/sys/module/kvm_pvm", F_OK) == 0)
+        printf("# note: this KVM (kvm_pvm, shadow paging) flushes every vCPU itself when a D "
+               "bit is cleared, so this passes even without dune_tlb_shootdown; the property "
+               "is exercised on nested paging by the SVM (hardware-virtualization) harness\n");
     ck_assert_int_eq(missed, 0);
 }
 END_TEST
@@ -309,10 +313,7 @@ int main(void)
     Suite *s = suite_create("dune_tlb");
     TCase *tc = tcase_create("shootdown");
 
-    if (access("/dev/kvm", F_OK) != 0) {
-        printf("SKIP: /dev/kvm is absent on this machine: Dune tests cannot run\n");
-        return 77;
-    }
+    dune_test_require("check_dune_tlb");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_outside_dune);
     tcase_add_test(tc, test_alone_is_free);

@@ -3,7 +3,9 @@
  *
  * After dune_enter() the calling thread continues at the same instruction,
  * on the same stack, inside a guest whose page tables mirror the process's
- * address space (guest-physical == host-virtual).  Every system call is
+ * address space: guest-virtual == host-virtual, while guest-physical
+ * addresses are handed out compactly below the CPU's physical-address width
+ * (dune_gpa_to_va translates a PTE's frame back).  Every system call is
  * forwarded to the host and returns exactly what it would natively; faults
  * become the signals they would natively be.  Dune-aware code can then use
  * privileged features: guest page-table entries, their accessed/dirty bits
@@ -83,6 +85,11 @@ struct dune_status {
 DUNE_API int dune_status(struct dune_status *st);
 DUNE_API const char *dune_mode_name(enum dune_mode m);
 
+/* Say one line (no trailing newline needed) where Dune's own messages go:
+ * stderr of the process the user started (children stay quiet), or the
+ * file named by DUNE_LOG from any process. */
+DUNE_API void dune_message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* ---- privileged features for Dune-aware code (callable inside Dune) ---- */
 
 /* Page-table entry bits (x86-64 format). */
@@ -92,6 +99,13 @@ DUNE_API const char *dune_mode_name(enum dune_mode m);
 #define DUNE_PTE_A   0x020ULL
 #define DUNE_PTE_D   0x040ULL
 #define DUNE_PTE_NX  (1ULL << 63)
+#define DUNE_PTE_ADDR 0x000ffffffffff000ULL /* the frame: a guest-physical address */
+
+/* Width of the guest-physical addresses in use (0 outside a VM), and the
+ * host (== guest-virtual) address a guest-physical address is mapped from,
+ * or 0 if none. */
+DUNE_API unsigned dune_gpa_bits(void);
+DUNE_API uintptr_t dune_gpa_to_va(uint64_t gpa);
 
 /* Pointer to the last-level guest PTE that maps va, or NULL if no page
  * table covers it (the entry itself may be non-present). */
@@ -159,9 +173,11 @@ DUNE_API dune_pgflt_fn dune_set_pgflt_handler(dune_pgflt_fn fn);
 typedef void (*dune_write_fn)(const void *addr, size_t len);
 DUNE_API void dune_set_host_write_hook(dune_write_fn fn);
 
-/* Threads or processes created inside Dune that continue natively (until
- * threads get their own vCPUs).  Writes by such threads are invisible to
- * guest dirty bits and the dirty log. */
+/* Children sharing the memory (CLONE_VM without CLONE_VFORK) that were
+ * created inside Dune without a vCPU and so run natively: a clone without
+ * CLONE_THREAD/CLONE_SETTLS or without a stack of its own (pthread_create
+ * threads get a vCPU each).  Writes by such threads are invisible to guest
+ * dirty bits and the dirty log. */
 DUNE_API unsigned long dune_native_threads(void);
 
 /* Threads currently running inside Dune (each on its own vCPU). */

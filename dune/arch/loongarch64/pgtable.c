@@ -1,5 +1,6 @@
 /*
- * pgtable.c - 4-level LoongArch page tables with 4 KiB pages.
+ * pgtable.c - 4-level LoongArch page tables with 16 KiB pages (the page
+ * size LoongArch Linux uses; LA64_PAGE_SHIFT), in 4 KiB tables.
  *
  * Layout matches what lddir/ldpte expect with LA64_PWCL_VALUE and
  * LA64_PWCH_VALUE: PGD (VA bits 47:41) -> PUD (40:32) -> PMD (31:23) ->

@@ -124,14 +124,14 @@ static int make_syscall_stub(void)
 }
 
 /* The guest maps the window's first page (writable from CPL3) onto the
- * same guest-physical address, where no memslot exists. */
+ * layout's MMIO address, where no memslot exists. */
 static int map_mmio_window(void)
 {
     uint64_t *pte = pt_lookup(dune_vm.mmio_base, true);
 
     if (!pte)
         return -ENOMEM;
-    *pte = dune_vm.mmio_base | pt_prot_bits(PROT_READ | PROT_WRITE, true);
+    *pte = gpa_mmio() | pt_prot_bits(PROT_READ | PROT_WRITE, true);
     return 0;
 }
 
@@ -212,9 +212,65 @@ static int pick_xcr0(void)
     return 0;
 }
 
+static struct kvm_cpuid_entry2 *cpuid_entry(unsigned function)
+{
+    for (unsigned i = 0; i < dune_vm.cpuid->nent; i++)
+        if (dune_vm.cpuid->entries[i].function == function)
+            return &dune_vm.cpuid->entries[i];
+    return NULL;
+}
+
+/*
+ * Physical-address width for the guest: the host CPU's (CPUID 0x80000008
+ * EAX[7:0]) and no more than KVM would report to the guest, which without
+ * that leaf is 36 bits.
+ */
+static unsigned cpu_phys_bits(void)
+{
+    struct kvm_cpuid_entry2 *e = cpuid_entry(0x80000008);
+    unsigned a, b, c, d, host = 36, guest = e ? (e->eax & 0xff) : 36;
+
+    if (__get_cpuid(0x80000000, &a, &b, &c, &d) && a >= 0x80000008) {
+        __cpuid(0x80000008, a, b, c, d);
+        host = a & 0xff;
+    }
+    return host < guest ? host : guest;
+}
+
+/* The guest's CPUID reports the width the layout uses (gpa.c). */
+static void set_guest_phys_bits(unsigned bits)
+{
+    struct kvm_cpuid_entry2 *e = cpuid_entry(0x80000008);
+
+    if (e)
+        e->eax = (e->eax & ~0xffu) | bits;
+}
+
+#ifndef KVM_CAP_DISABLE_QUIRKS2
+#define KVM_CAP_DISABLE_QUIRKS2 213
+#endif
+#define QUIRK_SLOT_ZAP_ALL (1ULL << 7)
+
+/*
+ * By default KVM drops every translation of the VM when any memslot is
+ * deleted; we delete a slot whenever the memory under it goes, and under
+ * shadow paging rebuilding everything afterwards costs milliseconds.
+ * Where the kernel lets us, deleting a slot drops only its own.
+ */
+void arch_vm_tune(void)
+{
+    long q = dune_ioctl(dune_vm.vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_DISABLE_QUIRKS2);
+    struct kvm_enable_cap cap = { .cap = KVM_CAP_DISABLE_QUIRKS2, .args = { QUIRK_SLOT_ZAP_ALL } };
+
+    if (q > 0 && (q & QUIRK_SLOT_ZAP_ALL))
+        dune_ioctl(dune_vm.vm_fd, KVM_ENABLE_CAP, &cap);
+}
+
 int arch_vm_setup(void)
 {
     int r;
+
+    arch_vm_tune();
 
     if ((r = get_cpuid()) < 0) {
         dune_set_error(r, "KVM_GET_SUPPORTED_CPUID failed: %s", strerror(-r));
@@ -222,6 +278,9 @@ int arch_vm_setup(void)
     }
     if ((r = pick_xcr0()) < 0)
         return r;
+    if ((r = gpa_init(cpu_phys_bits())) < 0)
+        return r;
+    set_guest_phys_bits(gpa_bits());
     if ((r = reserve_mmio_window()) < 0 || (r = make_syscall_stub()) < 0 || (r = make_idt()) < 0 ||
         (r = pt_init()) < 0 || (r = map_mmio_window()) < 0) {
         dune_set_error(r, "cannot set up guest structures: %s", strerror(-r));

@@ -1,0 +1,17 @@
+# Sourced by the shell suites (from the top build dir): the same test as
+# tests/dune_test.h for whether Dune can be used here.
+#
+#   . "$srcdir/tests/dune_usable.sh"; dune_usable; rc=$?
+#
+# rc 0: usable.  77: cannot be used here (DUNE_DISABLE set, no read-write
+# /dev/kvm, built without Dune): skip the Dune runs and say why.  1: /dev/kvm
+# is usable but dune_enter fails: the suite must fail.  $dune_why holds the
+# reason.
+dune_usable() {
+    if [ ! -x ./tests/dune-usable ]; then
+        dune_why="built without Dune"
+        return 77
+    fi
+    dune_why=$(./tests/dune-usable)
+    return $?
+}
