@@ -5,7 +5,7 @@ lib_LTLIBRARIES += gc-backend/libgc-dune.la
 include_HEADERS += gc-backend/gc_dune.h
 gc_backend_libgc_dune_la_SOURCES = gc-backend/gc_dune.c gc-backend/gc_dune.h \
 	gc-backend/gc_dune_internal.h gc-backend/gc_dune_heap.c gc-backend/gc_dune_report.c \
-	gc-backend/gc_dune_bench.c
+	gc-backend/gc_dune_bench.c gc-backend/gc_dune_soft.c gc-backend/gc_dune_soft.h
 gc_backend_libgc_dune_la_CFLAGS = $(AM_CFLAGS) $(BDWGC_CFLAGS)
 # libdirty.la brings the Dune core along when HAVE_DUNE (gc-backend/local.mk).
 gc_backend_libgc_dune_la_LIBADD = gc-backend/libdirty.la $(BDWGC_LIBS) -ldl
@@ -40,6 +40,14 @@ tests_check_gc_dune_LDADD = gc-backend/libgc-dune.la $(BDWGC_LIBS) $(CHECK_LIBS)
 tests_check_gc_dune_plain_SOURCES = tests/check_gc_dune.c
 tests_check_gc_dune_plain_CFLAGS = $(AM_CFLAGS) $(BDWGC_CFLAGS) $(CHECK_CFLAGS)
 tests_check_gc_dune_plain_LDADD = $(BDWGC_LIBS) $(CHECK_LIBS) -ldl
+# The soft-dirty files emulated for libgc (gc_dune_soft.c), on their own.
+check_PROGRAMS += tests/check_gc_soft
+TESTS += tests/check_gc_soft
+tests_check_gc_soft_SOURCES = tests/check_gc_soft.c gc-backend/gc_dune_soft.c \
+	gc-backend/gc_dune_soft.h
+tests_check_gc_soft_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/gc-backend
+tests_check_gc_soft_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_gc_soft_LDADD = gc-backend/libdirty.la $(CHECK_LIBS) -ldl
 endif
 # One workload, every dirty source, side by side (README: libgc-dune).
 compare-backends: tests/check_gc_dune

@@ -3,6 +3,7 @@
  *   gc_dune.c         configuration, setup, interposed GC_* entry points, gc_dune.h
  *   gc_dune_heap.c    the mmap interposer: which regions are heap sections
  *   gc_dune_report.c  at each mark start, report the dirty heap pages
+ *   gc_dune_soft.c    or let libgc read them as soft-dirty bits (the default)
  *   gc_dune_bench.c   fields for the benchmarks' RESULT line
  */
 #ifndef GC_DUNE_INTERNAL_H
@@ -16,6 +17,7 @@
 #include <gc.h>
 
 #include "dirty.h"
+#include "gc_dune_soft.h"
 
 /* Internal: not part of the library's interface (and never interposing
  * an application's symbols of the same names). */
@@ -33,6 +35,7 @@ struct gc_dune_cfg {
     bool print_stats;        /* GC_PRINT_STATS */
     bool active;             /* manual VDB requested and tracker open */
     bool in_dune;
+    bool soft;               /* libgc reads our bits as soft-dirty bits */
     struct dirty_tracker *tracker;
     char why[600];
 };
@@ -88,12 +91,17 @@ extern atomic_bool regions_lost; /* table overflowed */
  * `ready`). */
 unsigned regions_ready(void);
 
-/* Is libgc reading the dirty bits we report?  Only in incremental mode
- * with manual VDB; an application may turn manual VDB off itself (bdwgc's
+/* Is libgc reading the dirty bits we report?  Only in incremental mode,
+ * and through the VDB we set up: soft-dirty (it opened our files) or
+ * manual.  An application may turn manual VDB on or off itself (bdwgc's
  * gctest does), and libgc then keeps its own write barrier. */
 static inline bool feeding(void)
 {
-    return cfg.active && GC_is_incremental_mode() && GC_get_manual_vdb_allowed();
+    if (!cfg.active || !GC_is_incremental_mode())
+        return false;
+    if (cfg.soft)
+        return soft_feed_in_use() && !GC_get_manual_vdb_allowed();
+    return GC_get_manual_vdb_allowed();
 }
 
 
@@ -103,6 +111,7 @@ void resync_heap_total(void);
 void track_sections(void);
 void GC_CALLBACK resize_cb(GC_word new_size);
 void *track_locked(void *arg);
+void adopt_heap_regions(void);
 void dump_regions(void);
 
 /* gc_dune_report.c */

@@ -38,6 +38,13 @@ run "linked, mprotect, GC_ENABLE_INCREMENTAL=1" \
     GC_ENABLE_INCREMENTAL=1 GC_DUNE_BACKEND=mprotect GC_DUNE_EXPECT=mprotect $linked
 # Preloaded into a program linked with libgc only.
 run "gc-dune-run, uffd" GC_DUNE_BACKEND=uffd GC_DUNE_EXPECT=uffd $launcher $plain
+# libgc reads the bits through its manual VDB instead of its soft-dirty one
+# (the default): once linked, once preloaded, once checked.
+run "linked, uffd, manual VDB" GC_DUNE_FEED=manual GC_DUNE_BACKEND=uffd GC_DUNE_EXPECT=uffd $linked
+run "gc-dune-run, uffd, manual VDB" GC_DUNE_FEED=manual GC_DUNE_BACKEND=uffd \
+    GC_DUNE_EXPECT=uffd $launcher $plain
+run "linked, mprotect, manual VDB, GC_ENABLE_INCREMENTAL=1" GC_DUNE_FEED=manual \
+    GC_ENABLE_INCREMENTAL=1 GC_DUNE_BACKEND=mprotect GC_DUNE_EXPECT=mprotect $linked
 # Stock libgc (its own mprotect dirty bits) for comparison.
 run "linked, GC_DUNE_BACKEND=off" GC_DUNE_BACKEND=off $linked
 
