@@ -15,8 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "dirty.h"
+#include "dirty_env.h"
 #include "dirty_tracker.h"
 
 /* ------------------------------------------------------------------ */
@@ -40,6 +42,11 @@ const char *dirty_last_error(void)
 enum dirty_backend dirty_backend_of(const struct dirty_tracker *t)
 {
     return t ? t->id : DIRTY_AUTO;
+}
+
+enum dirty_backend dirty_reference_of(const struct dirty_tracker *t)
+{
+    return t && t->ref.ops ? t->ref.ops->id : DIRTY_AUTO;
 }
 
 const char *dirty_why(const struct dirty_tracker *t)
@@ -102,16 +109,23 @@ static void tracker_free(struct dirty_tracker *t)
     free(t);
 }
 
-/* Apply the hold settings to a tracker just opened (-ENOTSUP, from a
- * backend that re-arms every page, is not an error). */
-static void apply_hold(struct dirty_tracker *t, unsigned hold, int all)
+/* Checking mode's default reference: one that cannot change what the
+ * program can do.  uffd sees kernel writes and never faults the program;
+ * only when it is unusable, or is the backend being checked, mprotect
+ * (whose protection makes system calls writing tracked pages fail with
+ * EFAULT unless they are noted first, see dirty_note_write). */
+static enum dirty_backend default_reference(enum dirty_backend checked)
 {
-    dirty_set_hold(t, hold);
-    dirty_set_hold_all(t, all);
+    if (checked != DIRTY_UFFD && dirty_probe(DIRTY_UFFD, NULL, 0) == 0)
+        return DIRTY_UFFD;
+    return DIRTY_MPROTECT;
 }
 
-static int open_tracker(enum dirty_backend want, enum dirty_backend ref, bool abort_on_miss,
-                        const char *origin, struct dirty_tracker **out)
+/* Open `want` (or the auto choice); with `checking`, checked against ref
+ * (DIRTY_AUTO: the default reference). */
+static int open_tracker(enum dirty_backend want, bool checking, enum dirty_backend ref,
+                        bool abort_on_miss, const char *origin, const struct dirty_env *e,
+                        struct dirty_tracker **out)
 {
     *out = NULL;
     last_error[0] = '\0';
@@ -120,10 +134,6 @@ static int open_tracker(enum dirty_backend want, enum dirty_backend ref, bool ab
         return dirty_fail(last_error, sizeof(last_error), ENOMEM, "out of memory");
     if ((unsigned)want >= DIRTY_NBACKENDS || (unsigned)ref >= DIRTY_NBACKENDS)
         return dirty_fail(last_error, sizeof(last_error), EINVAL, "bad backend number");
-    unsigned hold = DIRTY_HOLD_DEFAULT;
-    int all = 0;
-    if (dirty_env_hold(&hold, &all, last_error, sizeof(last_error)) < 0)
-        return -EINVAL;
 
     struct dirty_tracker *t = calloc(1, sizeof(*t));
     if (!t)
@@ -134,65 +144,68 @@ static int open_tracker(enum dirty_backend want, enum dirty_backend ref, bool ab
     char rejected[384] = "";
     int err;
     if (want == DIRTY_AUTO) {
-        err = dirty_open_auto(&t->main, &t->id, rejected, sizeof(rejected));
-        snprintf(t->why, sizeof(t->why), "%s: auto-selected %s%s%s", origin,
-                 err ? "nothing" : dirty_backend_name(t->id), rejected[0] ? "; not usable: " : "", rejected);
+        char how[300];
+        err = dirty_open_auto(&t->main, &t->id, e->candidates, rejected, sizeof(rejected), how,
+                              sizeof(how));
+        snprintf(t->why, sizeof(t->why), "%s: auto-selected %s (%s)%s%s", origin,
+                 err ? "nothing" : dirty_backend_name(t->id), how,
+                 rejected[0] ? "; not usable: " : "", rejected);
     } else {
         err = dirty_open_one(want, &t->main, rejected, sizeof(rejected));
         t->id = want;
         snprintf(t->why, sizeof(t->why), "%s: %s%s%s", origin, dirty_backend_name(want),
                  err ? " unusable: " : "", rejected);
     }
-    if (err == 0 && ref == DIRTY_UFFD && t->id == DIRTY_UFFD) {
+    bool dflt = checking && ref == DIRTY_AUTO;
+    if (err == 0 && dflt)
+        ref = default_reference(t->id);
+    if (err == 0 && checking && ref == DIRTY_UFFD && t->id == DIRTY_UFFD) {
         /* a page can be registered with one userfaultfd only */
         dirty_append(t->why, sizeof(t->why), "; cannot be checked against itself");
         err = -EINVAL;
-    } else if (err == 0 && ref != DIRTY_AUTO) {
+    } else if (err == 0 && checking) {
         char rr[384] = "";
         err = dirty_open_one(ref, &t->ref, rr, sizeof(rr));
-        dirty_append(t->why, sizeof(t->why), "; checked against %s%s%s", dirty_backend_name(ref),
-               err ? ", which is unusable: " : "", rr);
+        dirty_append(t->why, sizeof(t->why), "; checked against %s%s%s%s",
+                     dirty_backend_name(ref), dflt ? " (the default reference)" : "",
+                     err ? ", which is unusable: " : "", rr);
     }
     if (err) {
         snprintf(last_error, sizeof(last_error), "%s", t->why);
         tracker_free(t);
         return err;
     }
-    apply_hold(t, hold, all);
+    /* -ENOTSUP, from a backend that re-arms every page, is not an error */
+    dirty_set_hold(t, e->hold);
+    dirty_set_hold_all(t, e->hold_all);
     *out = t;
     return 0;
 }
 
+int dirty_open_env(enum dirty_backend want, const char *origin, const struct dirty_env *e,
+                   struct dirty_tracker **out)
+{
+    return open_tracker(want, e->check, e->ref, true, origin, e, out);
+}
+
 int dirty_open(enum dirty_backend want, struct dirty_tracker **out)
 {
-    char bad[256] = "";
-    enum dirty_backend env = DIRTY_AUTO, ref = DIRTY_AUTO;
-    int e = dirty_env_backend("DIRTY_BACKEND", &env, bad, sizeof(bad));
-    int c = e < 0 ? 0 : dirty_env_backend("DIRTY_CHECK", &ref, bad, sizeof(bad));
-    if (e < 0 || c < 0) {
-        *out = NULL;
-        snprintf(last_error, sizeof(last_error), "%s", bad);
-        return -EINVAL;
+    struct dirty_env e;
+    dirty_env_read(&e);
+    const char *origin = want == DIRTY_AUTO ? "default" : "requested by caller";
+    if (e.backend_var[0] && !e.off) {
+        want = e.backend;
+        origin = e.backend_var;
     }
-    const char *origin = "requested by caller";
-    if (e > 0) {
-        want = env;
-        origin = "DIRTY_BACKEND";
-    } else if (want == DIRTY_AUTO) {
-        origin = "default";
-    }
-    return open_tracker(want, ref, true, origin, out);
+    return dirty_open_env(want, origin, &e, out);
 }
 
 int dirty_open_checked(enum dirty_backend want, enum dirty_backend ref, int abort_on_miss,
                        struct dirty_tracker **out)
 {
-    if (ref == DIRTY_AUTO) {
-        *out = NULL;
-        snprintf(last_error, sizeof(last_error), "checking mode needs an explicit reference");
-        return -EINVAL;
-    }
-    return open_tracker(want, ref, abort_on_miss != 0, "checked mode", out);
+    struct dirty_env e;
+    dirty_env_read(&e);
+    return open_tracker(want, true, ref, abort_on_miss != 0, "checked mode", &e, out);
 }
 
 static void drange_free(void *p)
@@ -280,10 +293,26 @@ static int insert_range(struct dirty_tracker *t, size_t at, struct drange *d)
     return 0;
 }
 
+/* The same answer from every backend for a range it cannot track: -EINVAL
+ * for NULL (or a bad length or alignment), -ENOMEM unless every page of
+ * it is mapped.  msync(MS_ASYNC) checks the mapping and does nothing else
+ * for the memory a tracker can watch. */
+static int check_track_args(void *start, size_t len)
+{
+    if (!start || check_args(start, len))
+        return -EINVAL;
+    if (msync(start, len, MS_ASYNC) < 0)
+        return errno == ENOMEM ? -ENOMEM : -EINVAL;
+    return 0;
+}
+
 int dirty_track(struct dirty_tracker *t, void *start, size_t len)
 {
-    if (!t || check_args(start, len))
+    if (!t)
         return -EINVAL;
+    int bad = check_track_args(start, len);
+    if (bad)
+        return bad;
     uintptr_t s = (uintptr_t)start;
     size_t npages = len >> DIRTY_PAGE_SHIFT;
     pthread_mutex_lock(&t->lock);

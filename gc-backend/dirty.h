@@ -39,17 +39,24 @@ enum dirty_backend {
 
 struct dirty_tracker;
 
-/* Open a tracker.  DIRTY_AUTO probes the backends in order of preference
- * (inside Dune: pte if the hardware sets D bits, else kvm; natively: uffd,
- * softdirty, mprotect).  The environment variable DIRTY_BACKEND=name
- * overrides `want`.  On failure *out is NULL and the reason is kept for
- * dirty_last_error(). */
+/* Open a tracker.  DIRTY_AUTO measures the native backends that work here
+ * (in a forked child, a few milliseconds) and takes the cheapest per
+ * written page and per read-and-clear; dirty_why() gives the figures.
+ * Inside Dune it takes the first usable of pte, kvm, uffd, softdirty,
+ * mprotect.  The environment variable DIRTY_BACKEND=name (or
+ * GC_DUNE_BACKEND) overrides `want`; DIRTY_CANDIDATES=a,b limits what auto
+ * may pick.  A bad value in any variable is said on one line of stderr and
+ * replaced by its default.  On failure *out is NULL and the reason is kept
+ * for dirty_last_error(). */
 int dirty_open(enum dirty_backend want, struct dirty_tracker **out);
 void dirty_close(struct dirty_tracker *t);
 
 /* Start / stop tracking [start, start+len).  Both must be page-aligned.
  * A newly tracked range starts clean; ranges of one tracker must not
  * overlap (-EEXIST); untrack takes exactly a tracked range (-ENOENT).
+ * Every backend answers alike for a range it cannot track: -EINVAL for a
+ * NULL start, a zero length or a misaligned one, -ENOMEM for a range not
+ * wholly mapped.
  * Untrack before unmapping or remapping tracked memory and track again
  * after: only uffd notices a remap on its own (it then reports the whole
  * range dirty).  Trackers do not follow fork(): in the child uffd and
@@ -79,6 +86,8 @@ long dirty_collect_all(struct dirty_tracker *t, dirty_fn fn, void *arg);
 void dirty_note_write(const void *addr, size_t len);
 
 enum dirty_backend dirty_backend_of(const struct dirty_tracker *t);
+/* Checking mode's reference backend, or DIRTY_AUTO when not checking. */
+enum dirty_backend dirty_reference_of(const struct dirty_tracker *t);
 const char *dirty_backend_name(enum dirty_backend b);
 int dirty_backend_from_name(const char *name, enum dirty_backend *out);
 
@@ -98,9 +107,12 @@ int dirty_probe(enum dirty_backend b, char *why, size_t whylen);
  * are counted as extra.  The two collects cannot be simultaneous, so a page
  * counts as missed only if the backend has not reported it within two
  * further collects of that range (a miss surfaces up to two collects late;
- * one still pending at untrack is not judged).  The environment variable DIRTY_CHECK=refname turns
- * this on for dirty_open() (aborting on a miss).  `ref` must differ from the
- * backend in use when both need exclusive hold of a page (uffd, softdirty). */
+ * one still pending at untrack is not judged).  The environment variable
+ * DIRTY_CHECK=refname (or 1 for the default reference) turns this on for
+ * dirty_open() (aborting on a miss).  ref == DIRTY_AUTO means the default
+ * reference: uffd, which cannot make the program fail, unless uffd is
+ * unusable or is the backend checked (a page can be registered with one
+ * userfaultfd only); then mprotect. */
 int dirty_open_checked(enum dirty_backend want, enum dirty_backend ref, int abort_on_miss,
                        struct dirty_tracker **out);
 
@@ -114,7 +126,7 @@ int dirty_open_checked(enum dirty_backend want, enum dirty_backend ref, int abor
  * still, more rescans, longer pauses after bursts of writes.  Trackers
  * from dirty_open() and dirty_open_checked() start with DIRTY_HOLD_DEFAULT
  * and hold_all off, or with the environment's DIRTY_HOLD=n and
- * DIRTY_HOLD_ALL=0|1 (a bad value makes the open fail with -EINVAL).
+ * DIRTY_HOLD_ALL=0|1 (a bad value is said on stderr; the default stays).
  * -ENOTSUP (for n > 0) with a backend that cannot hold; -EINVAL for n >
  * DIRTY_HOLD_MAX. */
 #define DIRTY_HOLD_DEFAULT 32

@@ -152,12 +152,17 @@ static void on_segv(int sig, siginfo_t *si, void *uctx)
     errno = saved;
 }
 
-static int install_handler(char *why, size_t whylen)
+/* Install the SIGSEGV handler when the first range is tracked, not when
+ * the tracker opens, as stock libgc installs its own when incremental mode
+ * starts: a program that sets up its own SIGSEGV handler in between (ECL
+ * does, at boot) then has its handler under ours, and we chain to it for
+ * every fault that is not ours.  A handler installed after ours must chain
+ * to ours, as with stock libgc. */
+static int install_handler(void)
 {
     int err = 0;
     pthread_mutex_lock(&install_lock);
     if (!installed) {
-        ranges = ranges ? ranges : rtable_new();
         struct sigaction sa;
         memset(&sa, 0, sizeof(sa));
         sa.sa_sigaction = on_segv;
@@ -172,13 +177,25 @@ static int install_handler(char *why, size_t whylen)
         sigdelset(&sa.sa_mask, SIGILL);
         sigdelset(&sa.sa_mask, SIGFPE);
         sigdelset(&sa.sa_mask, SIGTRAP);
-        if (!ranges)
-            err = dirty_fail(why, whylen, ENOMEM, "out of memory");
-        else if (sigaction(SIGSEGV, &sa, &old_segv) < 0)
-            err = dirty_fail(why, whylen, errno, "sigaction(SIGSEGV): %s", strerror(errno));
+        if (sigaction(SIGSEGV, &sa, &old_segv) < 0)
+            err = -errno;
         else
             installed = true;
     }
+    pthread_mutex_unlock(&install_lock);
+    return err;
+}
+
+/* The table of ranges exists from the first open on (dirty_note_write may
+ * look at it before anything is tracked). */
+static int make_table(char *why, size_t whylen)
+{
+    int err = 0;
+    pthread_mutex_lock(&install_lock);
+    if (!ranges)
+        ranges = rtable_new();
+    if (!ranges)
+        err = dirty_fail(why, whylen, ENOMEM, "out of memory");
     pthread_mutex_unlock(&install_lock);
     return err;
 }
@@ -190,12 +207,12 @@ static int mp_probe(char *why, size_t whylen)
     return 0; /* mprotect and SIGSEGV exist everywhere we build */
 }
 
-/* The handler stays installed for the life of the process: another
+/* Once installed, the handler stays for the life of the process: another
  * handler may have been installed on top of ours and chain to it. */
 static int mp_open(void **state, char *why, size_t whylen)
 {
     *state = NULL;
-    return install_handler(why, whylen);
+    return make_table(why, whylen);
 }
 
 static void mp_close(void *state)
@@ -214,6 +231,9 @@ static void free_range(void *p)
 static int mp_track(void *state, uintptr_t start, size_t npages, void **range)
 {
     (void)state;
+    int err = install_handler();
+    if (err)
+        return err;
     struct mp_range *r = calloc(1, sizeof(*r));
     if (!r)
         return -ENOMEM;
@@ -222,7 +242,7 @@ static int mp_track(void *state, uintptr_t start, size_t npages, void **range)
     r->end = start + (npages << DIRTY_PAGE_SHIFT);
     r->bits = calloc(DIRTY_WORDS(npages), sizeof(uint64_t));
     r->sure = calloc(DIRTY_WORDS(npages), sizeof(uint64_t));
-    int err = r->bits && r->sure ? rtable_add(ranges, r->start, r->end, r) : -ENOMEM;
+    err = r->bits && r->sure ? rtable_add(ranges, r->start, r->end, r) : -ENOMEM;
     if (err) {
         free_range(r);
         return err;
@@ -304,9 +324,37 @@ static long mp_collect(void *state, void *range, size_t first, size_t n, uint64_
     return mp_collect_certain(state, range, first, n, bitmap, NULL);
 }
 
+/* Are all pages of [lo, hi) dirty, hence writable, in every range that
+ * covers them?  (A range's collect clears a bit before it protects the
+ * page again; a collect running at this moment may protect the pages
+ * just after we looked, exactly as it could just after an unprotect.) */
+static bool all_dirty(uintptr_t lo, uintptr_t hi)
+{
+    bool all = true;
+    const struct rtable_snap *s = rtable_enter(ranges);
+    for (size_t i = 0; all && i < s->n && s->e[i].start < hi; i++) {
+        struct mp_range *r = s->e[i].obj;
+        if (s->e[i].end <= lo)
+            continue;
+        uintptr_t a = lo > r->start ? lo : r->start, b = hi < r->end ? hi : r->end;
+        size_t to = (b - r->start + DIRTY_PAGE_SIZE - 1) >> DIRTY_PAGE_SHIFT;
+        for (size_t p = (a - r->start) >> DIRTY_PAGE_SHIFT; all && p < to; p++)
+            all = atomic_load_explicit(&r->bits[p / 64], memory_order_relaxed) >> (p % 64) & 1;
+    }
+    rtable_exit(ranges);
+    return all;
+}
+
+/* Pages already dirty are writable: no system call for them, which keeps
+ * noting cheap when it is done often (libgc-dune notes pointer-free
+ * objects as they are allocated). */
 static void mp_note_write(uintptr_t start, uintptr_t end)
 {
-    if (ranges)
+    if (!ranges)
+        return;
+    if (all_dirty(start, end))
+        mark(start, end, true);
+    else
         unprotect(start, end, start, end);
 }
 

@@ -13,6 +13,7 @@
 
 #include "dirty.h"
 #include "dirty_backend.h"
+#include "dirty_calibrate.h"
 #include "dirty_tracker.h"
 #ifdef HAVE_DUNE
 #include "dune.h"
@@ -83,6 +84,11 @@ int dirty_fail(char *why, size_t whylen, int err, const char *fmt, ...)
     return -err;
 }
 
+const struct dirty_ops *dirty_ops_of(enum dirty_backend b)
+{
+    return (unsigned)b < DIRTY_NBACKENDS ? backends[b] : NULL;
+}
+
 int dirty_probe(enum dirty_backend b, char *why, size_t whylen)
 {
     if (b == DIRTY_AUTO || (unsigned)b >= DIRTY_NBACKENDS)
@@ -141,16 +147,39 @@ static int in_dune(void)
 }
 #endif
 
-int dirty_open_auto(struct inst *in, enum dirty_backend *id, char *rejected, size_t len)
+int dirty_open_auto(struct inst *in, enum dirty_backend *id, unsigned mask, char *rejected,
+                    size_t len, char *how, size_t howlen)
 {
-    const enum dirty_backend *order = native_order;
-    size_t n = sizeof(native_order) / sizeof(native_order[0]);
+    enum dirty_backend order[DIRTY_NBACKENDS];
+    size_t n = 0;
+    how[0] = '\0';
 #ifdef HAVE_DUNE
     if (in_dune()) {
-        order = dune_order;
-        n = sizeof(dune_order) / sizeof(dune_order[0]);
+        /* Already inside Dune: the program chose Dune, keep its order. */
+        for (size_t i = 0; i < sizeof(dune_order) / sizeof(dune_order[0]); i++)
+            if (mask & 1u << dune_order[i])
+                order[n++] = dune_order[i];
+        snprintf(how, howlen, "inside Dune: first usable of pte kvm uffd softdirty mprotect");
     }
 #endif
+    if (n == 0 && !how[0]) {
+        unsigned native = 0;
+        struct dirty_cost costs[DIRTY_NBACKENDS];
+        bool cached;
+        for (size_t i = 0; i < sizeof(native_order) / sizeof(native_order[0]); i++)
+            native |= mask & 1u << native_order[i];
+        if (dirty_calibrate(native, false, costs, &cached) == 0)
+            n = dirty_rank(native, costs, order);
+        if (n) {
+            dirty_cost_format(costs, cached, how, howlen);
+        } else {
+            /* nothing measured: the fixed order, cheapest where it works */
+            for (size_t i = 0; i < sizeof(native_order) / sizeof(native_order[0]); i++)
+                if (native & 1u << native_order[i])
+                    order[n++] = native_order[i];
+            snprintf(how, howlen, "not measured: first usable of uffd softdirty mprotect");
+        }
+    }
     int err = -ENOSYS;
     for (size_t i = 0; i < n; i++) {
         err = dirty_open_one(order[i], in, rejected, len);
@@ -159,5 +188,7 @@ int dirty_open_auto(struct inst *in, enum dirty_backend *id, char *rejected, siz
             return 0;
         }
     }
+    if (n == 0)
+        dirty_append(rejected, len, "%sno candidate left", rejected[0] ? "; " : "");
     return err;
 }

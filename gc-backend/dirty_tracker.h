@@ -55,22 +55,19 @@ struct dirty_tracker {
 };
 
 /* dirty_registry.c */
+/* The backend's operations, NULL if not built. */
+const struct dirty_ops *dirty_ops_of(enum dirty_backend b);
 /* Probe and open backend b into *in; on failure append the reason to why. */
 int dirty_open_one(enum dirty_backend b, struct inst *in, char *why, size_t whylen);
-/* DIRTY_AUTO: open the first backend of the preference order that probes
- * and opens into *in, its number into *id; reasons for the others in why. */
-int dirty_open_auto(struct inst *in, enum dirty_backend *id, char *why, size_t whylen);
+/* DIRTY_AUTO: open into *in the cheapest working backend among mask (bit
+ * b for backend b) by measured cost (dirty_calibrate.c); inside Dune the
+ * fixed Dune order instead.  Its number into *id, reasons for the others
+ * in why, how the choice was made (the figures) in how. */
+int dirty_open_auto(struct inst *in, enum dirty_backend *id, unsigned mask, char *why,
+                    size_t whylen, char *how, size_t howlen);
 /* Append to the string in buf (never past size). */
 void dirty_append(char *buf, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-
-/* dirty_env.c */
-/* The backend named by the environment variable var into *out: 1, 0 if
- * unset, or -EINVAL with the reason in why. */
-int dirty_env_backend(const char *var, enum dirty_backend *out, char *why, size_t len);
-/* DIRTY_HOLD=n and DIRTY_HOLD_ALL=0|1 into *hold and *all (left alone if
- * unset): 0, or -EINVAL with the reason in why. */
-int dirty_env_hold(unsigned *hold, int *all, char *why, size_t len);
 
 /* dirty_check.c (called with t->lock held) */
 void dirty_check_reference(struct dirty_tracker *t, struct drange *d, size_t first, size_t n);

@@ -10,7 +10,9 @@
  * launcher (build tree), then in the installed libdir.
  */
 #define _GNU_SOURCE
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,13 +54,55 @@ static int locate_library(char *out, size_t size)
     return usable(out) ? 0 : -1;
 }
 
+/* The file execvp would run for name, into out; -1 if none. */
+static int find_program(const char *name, char *out, size_t size)
+{
+    const char *path = getenv("PATH");
+    if (strchr(name, '/')) {
+        snprintf(out, size, "%s", name);
+        return 0;
+    }
+    for (const char *p = path ? path : "/usr/local/bin:/usr/bin:/bin"; *p;) {
+        size_t n = strcspn(p, ":");
+        if (snprintf(out, size, "%.*s/%s", (int)n, n ? p : ".", name) < (int)size &&
+            access(out, X_OK) == 0)
+            return 0;
+        p += n + (p[n] == ':');
+    }
+    return -1;
+}
+
+/* 1 if path is an ELF executable without a program interpreter: a static
+ * program, which no dynamic linker will ever preload anything into. */
+static int is_static_elf(const char *path)
+{
+    unsigned char buf[4096];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd < 0 ? -1 : pread(fd, buf, sizeof buf, 0);
+    if (fd >= 0)
+        close(fd);
+    if (n < (ssize_t)sizeof(Elf64_Ehdr) || memcmp(buf, ELFMAG, SELFMAG) != 0 ||
+        buf[EI_CLASS] != ELFCLASS64)
+        return 0; /* a script, or not something we can read: let exec decide */
+    const Elf64_Ehdr *eh = (const Elf64_Ehdr *)buf;
+    if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phoff > (size_t)n ||
+        eh->e_phnum > ((size_t)n - eh->e_phoff) / sizeof(Elf64_Phdr))
+        return 0; /* program headers beyond the first page: not worth guessing */
+    const Elf64_Phdr *ph = (const Elf64_Phdr *)(buf + eh->e_phoff);
+    for (unsigned i = 0; i < eh->e_phnum; i++)
+        if (ph[i].p_type == PT_INTERP)
+            return 0;
+    return 1;
+}
+
 static void usage(void)
 {
     fprintf(stderr,
             "usage: gc-dune-run [-i] PROGRAM [ARGS...]\n"
             "  -i                      set GC_ENABLE_INCREMENTAL=1\n"
-            "  GC_DUNE_BACKEND=auto|pte|kvm|uffd|mprotect|off\n"
-            "  GC_DUNE_CHECK=mprotect  compare with a reference, abort on a miss\n"
+            "  GC_DUNE_BACKEND=auto|pte|kvm|uffd|softdirty|mprotect|off\n"
+            "  GC_DUNE_CHECK=1|name    compare with a reference (1: the default,\n"
+            "                          uffd where usable), abort on a miss\n"
             "  GC_DUNE_VERBOSE=1       backend and totals on stderr\n"
             "  GC_DUNE_PRELOAD=path    library to preload\n");
 }
@@ -82,6 +126,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "gc-dune-run: %s not found (set GC_DUNE_PRELOAD)\n", LIBNAME);
         return 127;
     }
+    char prog[PATH_MAX];
+    if (find_program(argv[first], prog, sizeof prog) == 0 && is_static_elf(prog))
+        fprintf(stderr, "gc-dune-run: %s is statically linked: libgc-dune cannot be preloaded "
+                "into it; running it without\n", prog);
     old = getenv("LD_PRELOAD");
     if (asprintf(&val, "%s%s%s", lib, old && *old ? ":" : "", old && *old ? old : "") < 0)
         return 127;

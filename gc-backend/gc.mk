@@ -4,7 +4,7 @@ if HAVE_BDWGC
 lib_LTLIBRARIES += gc-backend/libgc-dune.la
 include_HEADERS += gc-backend/gc_dune.h
 gc_backend_libgc_dune_la_SOURCES = gc-backend/gc_dune.c gc-backend/gc_dune.h \
-	gc-backend/gc_dune_internal.h gc-backend/gc_dune_heap.c gc-backend/gc_dune_report.c \
+	gc-backend/gc_dune_internal.h gc-backend/gc_dune_heap.c gc-backend/gc_dune_report.c gc-backend/gc_dune_ptrfree.c \
 	gc-backend/gc_dune_bench.c gc-backend/gc_dune_soft.c gc-backend/gc_dune_soft.h
 gc_backend_libgc_dune_la_CFLAGS = $(AM_CFLAGS) $(BDWGC_CFLAGS)
 # libdirty.la brings the Dune core along when HAVE_DUNE (gc-backend/local.mk).
@@ -30,7 +30,8 @@ if HAVE_CHECK
 # The stress test, built twice: linked with libgc-dune (-lgc-dune -lgc), and
 # with libgc only, for the run under gc-dune-run (LD_PRELOAD).
 # tests/check_gc_dune.sh runs them once per dirty-page source.
-check_PROGRAMS += tests/check_gc_dune tests/check_gc_dune_plain
+check_PROGRAMS += tests/check_gc_dune tests/check_gc_dune_plain tests/check_gc_dune_safety \
+	tests/check_gc_dune_static
 TESTS += tests/check_gc_dune.sh tests/gctest_dune.sh tests/bdwgc_tests.sh
 EXTRA_DIST += tests/check_gc_dune.sh tests/gctest_dune.sh tests/gctest_no_barrier.h \
 	tests/bdwgc_tests.sh tests/bdwgc_source.sh
@@ -40,6 +41,13 @@ tests_check_gc_dune_LDADD = gc-backend/libgc-dune.la $(BDWGC_LIBS) $(CHECK_LIBS)
 tests_check_gc_dune_plain_SOURCES = tests/check_gc_dune.c
 tests_check_gc_dune_plain_CFLAGS = $(AM_CFLAGS) $(BDWGC_CFLAGS) $(CHECK_CFLAGS)
 tests_check_gc_dune_plain_LDADD = $(BDWGC_LIBS) $(CHECK_LIBS) -ldl
+# A late SIGSEGV handler and read(2) into atomic buffers, per backend.
+tests_check_gc_dune_safety_SOURCES = tests/check_gc_dune_safety.c
+tests_check_gc_dune_safety_CFLAGS = $(AM_CFLAGS) $(BDWGC_CFLAGS) $(CHECK_CFLAGS)
+tests_check_gc_dune_safety_LDADD = gc-backend/libgc-dune.la $(BDWGC_LIBS) $(CHECK_LIBS)
+# gc-dune-run must say that it cannot preload into a static program.
+tests_check_gc_dune_static_SOURCES = tests/check_gc_dune_static.c
+tests_check_gc_dune_static_LDFLAGS = -all-static
 # The soft-dirty files emulated for libgc (gc_dune_soft.c), on their own.
 check_PROGRAMS += tests/check_gc_soft
 TESTS += tests/check_gc_soft

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "gc_dune.h"
+#include "dirty_calibrate.h"
 #include "gc_dune_internal.h"
 #ifdef HAVE_DUNE
 #include "dune.h"
@@ -61,47 +62,19 @@ static void say(const char *fmt, ...)
     va_end(ap);
 }
 
+/* One parser for every knob (dirty_env.c); GC_PRINT_STATS is libgc's. */
 static void parse_env(void)
 {
-    static const char *const names[] = {"auto", "pte", "kvm", "uffd", "mprotect", "off"};
-    const char *v = getenv("GC_DUNE_BACKEND");
-    cfg.choice = CH_AUTO;
-    if (v && *v) {
-        size_t i;
-        for (i = 0; i < sizeof names / sizeof names[0]; i++)
-            if (strcmp(v, names[i]) == 0)
-                break;
-        if (i == sizeof names / sizeof names[0])
-            say("gc-dune: GC_DUNE_BACKEND=%s unknown (auto pte kvm uffd mprotect off); "
-                "using auto\n", v);
-        else
-            cfg.choice = (enum choice)i;
-    }
-    v = getenv("GC_DUNE_VERBOSE");
-    cfg.verbose = v && *v && strcmp(v, "0") != 0;
-    cfg.verbose_level = cfg.verbose ? atoi(v) : 0;
-    v = getenv("GC_PRINT_STATS");
-    cfg.print_stats = v != NULL;
+    dirty_env_read(&cfg.env);
+    cfg.verbose = cfg.env.verbose > 0;
+    cfg.verbose_level = (int)cfg.env.verbose;
+    cfg.print_stats = getenv("GC_PRINT_STATS") != NULL;
 }
 
-/* Enter Dune for auto/pte/kvm.  Without a usable /dev/kvm, auto quietly
- * stays native (said only when asked to talk); a failure to enter despite
- * /dev/kvm, or with pte/kvm asked for explicitly, is always said, once. */
-static void maybe_enter_dune(void)
+/* Enter Dune, saying why not when it fails: 0 or -errno. */
+static int enter_dune(void)
 {
-    bool talk = cfg.verbose || cfg.print_stats;
 #ifdef HAVE_DUNE
-    if (cfg.choice != CH_AUTO && cfg.choice != CH_PTE && cfg.choice != CH_KVM)
-        return;
-    if (dune_active()) {
-        cfg.in_dune = true;
-        return;
-    }
-    if (cfg.choice == CH_AUTO && access("/dev/kvm", R_OK | W_OK) != 0) {
-        if (talk)
-            say("gc-dune: no usable /dev/kvm (%s); staying native\n", strerror(errno));
-        return;
-    }
     int r = dune_enter(NULL);
     cfg.in_dune = r == 0 || r == -EALREADY;
     if (!cfg.in_dune) {
@@ -110,74 +83,79 @@ static void maybe_enter_dune(void)
         say("gc-dune: not entering Dune (%s); using a native dirty-page backend\n",
             st.reason[0] ? st.reason : strerror(-r));
     }
+    return cfg.in_dune ? 0 : r;
 #else
-    if (cfg.choice == CH_PTE || cfg.choice == CH_KVM || (cfg.choice == CH_AUTO && talk))
-        say("gc-dune: built without Dune support; using a native dirty-page backend\n");
+    return -ENOSYS;
 #endif
 }
 
-/* pte and kvm need Dune; asked for outside it, the best native backend
- * (dirty.c's auto order) serves instead. */
-static enum dirty_backend wanted_backend(void)
+/* auto outside Dune: rank every candidate by measured cost, Dune's too
+ * when /dev/kvm is usable (dirty_calibrate.c), enter Dune if a Dune source
+ * wins, and note the figures in cfg.auto_how.  Returns what to open. */
+static enum dirty_backend choose_auto(void)
 {
-    switch (cfg.choice) {
-    case CH_PTE:
-        return cfg.in_dune ? DIRTY_PTE : DIRTY_AUTO;
-    case CH_KVM:
-        return cfg.in_dune ? DIRTY_KVM : DIRTY_AUTO;
-    case CH_UFFD:
-        return DIRTY_UFFD;
-    case CH_MPROTECT:
-        return DIRTY_MPROTECT;
-    default:
-        return DIRTY_AUTO;
+    struct dirty_cost costs[DIRTY_NBACKENDS];
+    enum dirty_backend order[DIRTY_NBACKENDS];
+    bool cached = false, dune = false;
+    unsigned mask = cfg.env.candidates;
+#ifdef HAVE_DUNE
+    const char *off = getenv("DUNE_DISABLE");
+    dune = (mask & (1u << DIRTY_PTE | 1u << DIRTY_KVM)) && !(off && *off) &&
+           access("/dev/kvm", R_OK | W_OK) == 0;
+#endif
+    if (!dune)
+        mask &= ~(1u << DIRTY_PTE | 1u << DIRTY_KVM);
+    if (dirty_calibrate(mask, dune, costs, &cached) < 0)
+        return DIRTY_AUTO; /* dirty_open's own choice */
+    size_t n = dirty_rank(mask, costs, order);
+    dirty_cost_format(costs, cached, cfg.auto_how, sizeof cfg.auto_how);
+    for (size_t i = 0; i < n; i++) {
+        if (order[i] != DIRTY_PTE && order[i] != DIRTY_KVM)
+            return order[i];
+        if (cfg.in_dune || enter_dune() == 0)
+            return order[i];
     }
+    return DIRTY_AUTO;
 }
 
-/* GC_DUNE_HOLD=n and GC_DUNE_HOLD_ALL=0|1 override how long, and which,
- * written pages are held (dirty.h). */
-static void set_hold(void)
+/* What to open: pte and kvm need Dune (entered here when asked for);
+ * auto is decided by measurement, or inside Dune by dirty.c's Dune order. */
+static enum dirty_backend choose_backend(void)
 {
-    const char *v = getenv("GC_DUNE_HOLD");
-    char *end;
-    if (v && *v) {
-        unsigned long n = strtoul(v, &end, 10);
-        if (*end || v[0] == '-' || dirty_set_hold(cfg.tracker, n > UINT_MAX ? UINT_MAX : n) == -EINVAL)
-            say("gc-dune: GC_DUNE_HOLD=%s is not a number of collections (0-%d); ignored\n", v,
-                DIRTY_HOLD_MAX);
+    enum dirty_backend b = cfg.env.backend;
+#ifdef HAVE_DUNE
+    if (dune_active()) {
+        cfg.in_dune = true; /* dune-run: the program chose Dune, keep it */
+        return b;
     }
-    v = getenv("GC_DUNE_HOLD_ALL");
-    if (v && *v) {
-        if (strcmp(v, "0") && strcmp(v, "1"))
-            say("gc-dune: GC_DUNE_HOLD_ALL=%s is not 0 or 1; ignored\n", v);
-        else
-            dirty_set_hold_all(cfg.tracker, v[0] == '1');
+    if (b == DIRTY_PTE || b == DIRTY_KVM)
+        return enter_dune() == 0 ? b : DIRTY_AUTO;
+#else
+    if (b == DIRTY_PTE || b == DIRTY_KVM) {
+        say("gc-dune: built without Dune support; using a native dirty-page backend\n");
+        return DIRTY_AUTO;
     }
-    unsigned hold = dirty_hold_of(cfg.tracker);
+#endif
+    return b == DIRTY_AUTO ? choose_auto() : b;
+}
+
+static int open_tracker(void)
+{
+    enum dirty_backend want = choose_backend();
+    const char *origin = cfg.env.backend_var[0] ? cfg.env.backend_var : "default";
+    char by[sizeof cfg.auto_how + 32] = "";
+    if (cfg.auto_how[0] && want != DIRTY_AUTO) {
+        snprintf(by, sizeof by, "auto by cost (%s)", cfg.auto_how);
+        origin = by;
+    }
+    int r = dirty_open_env(want, origin, &cfg.env, &cfg.tracker);
+    snprintf(cfg.why, sizeof cfg.why, "%s", r == 0 ? dirty_why(cfg.tracker) : dirty_last_error());
+    unsigned hold = r == 0 ? dirty_hold_of(cfg.tracker) : 0;
     if (hold) {
         size_t len = strlen(cfg.why);
         snprintf(cfg.why + len, sizeof cfg.why - len, "; %s pages held for %u collections",
                  dirty_hold_all_of(cfg.tracker) ? "written" : "rewritten", hold);
     }
-}
-
-static int open_tracker(void)
-{
-    enum dirty_backend want = wanted_backend(), ref;
-    const char *chk = getenv("GC_DUNE_CHECK");
-    int r;
-    if (chk && *chk) {
-        if (dirty_backend_from_name(chk, &ref) < 0 || ref == DIRTY_AUTO) {
-            say("gc-dune: GC_DUNE_CHECK=%s is not a backend\n", chk);
-            return -EINVAL;
-        }
-        r = dirty_open_checked(want, ref, 1, &cfg.tracker);
-    } else {
-        r = dirty_open(want, &cfg.tracker);
-    }
-    snprintf(cfg.why, sizeof cfg.why, "%s", r == 0 ? dirty_why(cfg.tracker) : dirty_last_error());
-    if (r == 0)
-        set_hold();
     return r;
 }
 
@@ -253,7 +231,7 @@ static void choose_feed(void)
     const char *why = "GC_DUNE_FEED=manual";
     const char *v = getenv("GC_DUNE_FEED");
     if (v && *v && strcmp(v, "soft") && strcmp(v, "manual"))
-        say("gc-dune: GC_DUNE_FEED=%s is not soft or manual; using soft\n", v);
+        say("gc-dune: GC_DUNE_FEED=%s: not soft or manual; using soft\n", v);
     if (!(v && strcmp(v, "manual") == 0))
         cfg.soft = soft_feed_arm(cfg.tracker, &why) == 0;
     size_t len = strlen(cfg.why);
@@ -261,6 +239,8 @@ static void choose_feed(void)
              cfg.soft ? "soft-dirty" : "manual", why);
     if (!cfg.soft)
         GC_set_manual_vdb_allowed(1);
+    else if (cfg.keep_ptrfree)
+        soft_feed_on_run(ptrfree_reopen); /* what report_run does for manual VDB */
 }
 
 static void setup_once(void)
@@ -269,15 +249,14 @@ static void setup_once(void)
     parse_env();
     resolve_real();
     find_gc_image();
-    if (cfg.choice == CH_OFF) {
-        snprintf(cfg.why, sizeof cfg.why, "GC_DUNE_BACKEND=off");
+    if (cfg.env.off) {
+        snprintf(cfg.why, sizeof cfg.why, "%s=off", cfg.env.backend_var);
         return;
     }
     if (!real.set_event || !real.set_resize || !real.init || !real.enable_incremental) {
         say("gc-dune: libgc's entry points not found (%s); libgc left as is\n", dlerror());
         return;
     }
-    maybe_enter_dune();
     if (open_tracker() < 0) {
         say("gc-dune: no dirty-page tracker (%s); libgc left as is\n", cfg.why);
         return;
@@ -289,6 +268,8 @@ static void setup_once(void)
         cfg.tracker = NULL;
         return;
     }
+    cfg.keep_ptrfree = dirty_backend_of(cfg.tracker) == DIRTY_MPROTECT ||
+                       dirty_reference_of(cfg.tracker) == DIRTY_MPROTECT;
     choose_feed();
     cfg.active = true;
     hook_callbacks();

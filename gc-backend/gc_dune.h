@@ -5,14 +5,20 @@
  * Nothing needs to be called: an application that includes <gc.h> and links
  * with -lgc-dune -lgc (or runs under gc-dune-run / LD_PRELOAD=libgc-dune.so)
  * gets it as soon as incremental mode is on (GC_enable_incremental() or
- * GC_ENABLE_INCREMENTAL=1).  Environment:
- *   GC_DUNE_BACKEND=auto|pte|kvm|uffd|mprotect|off   dirty-page source;
- *       auto/pte/kvm first enter Dune (if built and /dev/kvm works); off
- *       leaves libgc exactly as it is.
- *   GC_DUNE_CHECK=mprotect   checking mode: compare with a reference backend
- *       and abort on a page the backend missed (DIRTY_CHECK works as well).
- *   GC_DUNE_VERBOSE=1        backend line at start, totals line at exit
- *       (GC_PRINT_STATS also prints the backend line).
+ * GC_ENABLE_INCREMENTAL=1).  Environment (each also as DIRTY_*; a bad
+ * value is said on one line and replaced by its default):
+ *   GC_DUNE_BACKEND=auto|pte|kvm|uffd|softdirty|mprotect|off   dirty-page
+ *       source; auto measures the candidates (Dune's too when /dev/kvm is
+ *       usable, cached per machine) and takes the cheapest, entering Dune
+ *       only if a Dune source wins; pte/kvm enter Dune; off leaves libgc
+ *       exactly as it is.
+ *   GC_DUNE_CHECK=1|name     checking mode: compare with a reference backend
+ *       (1: the default, uffd where usable) and abort on a page the backend
+ *       missed.
+ *   GC_DUNE_HOLD=n, GC_DUNE_HOLD_ALL=0|1, GC_DUNE_CANDIDATES=a,b,...
+ *   GC_DUNE_VERBOSE=1        backend line (with auto's figures) at start,
+ *       totals line at exit (GC_PRINT_STATS also prints the backend line).
+ * docs/libgc-dune.md and docs/dirty-tracking.md have the details.
  * This header offers the statistics and two helpers.
  */
 #ifndef GC_DUNE_H

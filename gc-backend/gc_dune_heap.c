@@ -173,6 +173,8 @@ void track_sections(void)
         if (err == 0) {
             r->fresh = true;
             r->state = R_TRACKED;
+            if (cfg.keep_ptrfree)
+                ptrfree_reopen(r->start, r->len / PAGE);
             /* On failure the region answers "written" at every read. */
             if (cfg.soft)
                 soft_feed_track(r->start, r->len);

@@ -17,6 +17,7 @@
 #include <gc.h>
 
 #include "dirty.h"
+#include "dirty_env.h"
 #include "gc_dune_soft.h"
 
 /* Internal: not part of the library's interface (and never interposing
@@ -26,18 +27,18 @@
 #define PAGE 4096UL
 #define API __attribute__((visibility("default")))
 
-enum choice { CH_AUTO, CH_PTE, CH_KVM, CH_UFFD, CH_MPROTECT, CH_OFF };
-
 struct gc_dune_cfg {
-    enum choice choice;
+    struct dirty_env env;    /* the knobs (dirty_env.h) */
     bool verbose;            /* GC_DUNE_VERBOSE */
     int verbose_level;       /* 2: also list the regions at exit */
     bool print_stats;        /* GC_PRINT_STATS */
     bool active;             /* manual VDB requested and tracker open */
     bool in_dune;
+    bool keep_ptrfree;       /* mprotect in use: gc_dune_ptrfree.c */
     bool soft;               /* libgc reads our bits as soft-dirty bits */
     struct dirty_tracker *tracker;
-    char why[600];
+    char why[900];
+    char auto_how[400];      /* auto: the measured figures */
 };
 extern struct gc_dune_cfg cfg;
 
@@ -113,6 +114,10 @@ void GC_CALLBACK resize_cb(GC_word new_size);
 void *track_locked(void *arg);
 void adopt_heap_regions(void);
 void dump_regions(void);
+
+/* gc_dune_ptrfree.c: make the pointer-free heap pages among
+ * [p, p + npages * PAGE) writable (and dirty) again. */
+void ptrfree_reopen(uintptr_t p, size_t npages);
 
 /* gc_dune_report.c */
 void GC_CALLBACK event_cb(GC_EventType ev);

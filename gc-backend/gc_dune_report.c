@@ -45,6 +45,8 @@ static unsigned long report_pages(uintptr_t p, size_t npages)
 static void report_run(void *first, size_t npages, void *arg)
 {
     *(unsigned long *)arg += report_pages((uintptr_t)first, npages);
+    if (cfg.keep_ptrfree)
+        ptrfree_reopen((uintptr_t)first, npages);
 }
 
 /* Untracked regions may hold heap blocks: report them whole; freshly

@@ -67,6 +67,7 @@ static struct {
     atomic_bool armed;        /* answer libgc's opens */
     atomic_int pm_fd, cr_fd;  /* our pagemap and clear_refs, or -1 */
     struct dirty_tracker *t;
+    void (*on_run)(uintptr_t first, size_t npages);
     uintptr_t gc_lo, gc_hi;   /* libgc's image */
     off_t pos;                /* pagemap file position */
     bool pass_due;            /* read-and-clear the tracker at the next read */
@@ -164,6 +165,8 @@ static void acc_run(void *first, size_t npages, void *arg)
     uintptr_t a = (uintptr_t)first;
     size_t i = first_above(a);
     *pages += npages;
+    if (sf.on_run)
+        sf.on_run(a, npages);
     if (i == sf.nr || sf.r[i].start > a)
         return; /* not one of ours: answered "written" anyway */
     struct sregion *r = &sf.r[i];
@@ -240,6 +243,11 @@ static void clear_refs(void)
         memset(sf.r[i].acc, 0, WORDS((sf.r[i].end - sf.r[i].start) / SPAGE) * sizeof(uint64_t));
     sf.pass_due = true;
     sf.st.clears++;
+}
+
+void soft_feed_on_run(void (*fn)(uintptr_t first, size_t npages))
+{
+    sf.on_run = fn;
 }
 
 void soft_feed_mark_start(void)

@@ -30,6 +30,8 @@ bool soft_feed_in_use(void);
 /* [start, start+len) is now under the tracker (allocation lock held):
  * reported written once, then as the tracker says.  0 or -ENOMEM. */
 int soft_feed_track(uintptr_t start, size_t len);
+/* Call fn for each run of pages a pass found written (world stopped). */
+void soft_feed_on_run(void (*fn)(uintptr_t first, size_t npages));
 /* GC_EVENT_MARK_START: the next pagemap read starts a new pass. */
 void soft_feed_mark_start(void);
 void soft_feed_stats(struct soft_feed_stats *st);

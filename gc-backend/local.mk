@@ -7,6 +7,9 @@ gc_backend_libdirty_la_SOURCES = \
 	gc-backend/dirty.h \
 	gc-backend/dirty_backend.h \
 	gc-backend/dirty_tracker.h \
+	gc-backend/dirty_env.h \
+	gc-backend/dirty_calibrate.h \
+	gc-backend/dirty_calibrate.c \
 	gc-backend/dirty.c \
 	gc-backend/dirty_registry.c \
 	gc-backend/dirty_env.c \

@@ -413,7 +413,6 @@ static void check_expectation(void)
 
 int main(void)
 {
-    const char *chk = getenv("GC_DUNE_CHECK");
     const char *thr = getenv("CHECK_GC_DUNE_THREADS");
     const char *nsteps = getenv("CHECK_GC_DUNE_STEPS");
     two_threads = !(thr && strcmp(thr, "1") == 0);
@@ -427,7 +426,9 @@ int main(void)
         GC_enable_incremental();
     check_expectation();
     struct gc_dune_stats st = get_stats();
-    need_note_write = strcmp(st.backend, "mprotect") == 0 || (chk && !strcmp(chk, "mprotect"));
+    /* mprotect as the source or as checking mode's reference */
+    need_note_write = strcmp(st.backend, "mprotect") == 0 ||
+                      (p_why && strstr(p_why(), "checked against mprotect"));
     if (!st.active) {
         /* Stock libgc write-protects the heap itself: read(2) into it
          * fails with EFAULT, and nothing can announce the write. */

@@ -7,8 +7,13 @@
 
 linked=./tests/check_gc_dune
 plain=./tests/check_gc_dune_plain
+safety=./tests/check_gc_dune_safety
 launcher=./gc-backend/gc-dune-run
 failed=0 passed=0 skipped=0
+# auto's measured costs are cached per machine: keep this run's apart.
+XDG_CACHE_HOME=$(mktemp -d)
+export XDG_CACHE_HOME
+trap 'rm -rf "$XDG_CACHE_HOME"' EXIT
 
 run() {
     label=$1
@@ -47,12 +52,122 @@ run "linked, mprotect, manual VDB, GC_ENABLE_INCREMENTAL=1" GC_DUNE_FEED=manual 
     GC_ENABLE_INCREMENTAL=1 GC_DUNE_BACKEND=mprotect GC_DUNE_EXPECT=mprotect $linked
 # Stock libgc (its own mprotect dirty bits) for comparison.
 run "linked, GC_DUNE_BACKEND=off" GC_DUNE_BACKEND=off $linked
+# A SIGSEGV handler installed after libgc-dune starts, and read(2) into
+# pointer-free buffers: as with stock libgc, for every source.
+for b in off uffd mprotect; do
+    run "safety, $b" GC_DUNE_BACKEND=$b GC_DUNE_EXPECT=$b $safety
+done
+run "safety, uffd checked against mprotect" GC_DUNE_BACKEND=uffd GC_DUNE_EXPECT=uffd \
+    GC_DUNE_CHECK=mprotect $safety
+run "safety, mprotect, manual VDB" GC_DUNE_FEED=manual GC_DUNE_BACKEND=mprotect \
+    GC_DUNE_EXPECT=mprotect $safety
+
+# Knobs: a bad value is one line on stderr and the default, the same for
+# GC_DUNE_* and DIRTY_*; the run itself is unaffected.
+knob() {
+    label=$1 want=$2
+    shift 2
+    echo "=== $label"
+    err=$(env "$@" $safety 2>&1 >/dev/null)
+    rc=$?
+    lines=$(printf '%s\n' "$err" | grep -c "$want")
+    other=$(printf '%s\n' "$err" | grep -F "$label" | grep -vc "$want")
+    if [ $rc -eq 0 ] && [ "$lines" -eq 1 ] && [ "$other" -eq 0 ]; then
+        passed=$((passed + 1))
+    else
+        echo "--- $label: exit $rc, $lines line(s) with '$want', $other other(s):"
+        printf '%s\n' "$err"
+        failed=$((failed + 1))
+    fi
+}
+knob "GC_DUNE_HOLD=abc" "gc-dune: GC_DUNE_HOLD=abc: not a number from 0 to 255; using 32" \
+    GC_DUNE_BACKEND=uffd GC_DUNE_HOLD=abc
+knob "DIRTY_HOLD=abc" "dirty: DIRTY_HOLD=abc: not a number from 0 to 255; using 32" \
+    GC_DUNE_BACKEND=uffd DIRTY_HOLD=abc
+knob "GC_DUNE_BACKEND=bogus" "gc-dune: GC_DUNE_BACKEND=bogus: not a backend" \
+    GC_DUNE_BACKEND=bogus
+knob "GC_DUNE_FEED=bogus" "gc-dune: GC_DUNE_FEED=bogus: not soft or manual; using soft" \
+    GC_DUNE_BACKEND=uffd GC_DUNE_FEED=bogus
+knob "GC_DUNE_VERBOSE=loud" "gc-dune: GC_DUNE_VERBOSE=loud: not a number from 0 to 2; using 0" \
+    GC_DUNE_BACKEND=uffd GC_DUNE_VERBOSE=loud
+# GC_DUNE_CHECK=1: the default reference, named in the verbose line.
+echo "=== GC_DUNE_CHECK=1"
+if GC_DUNE_BACKEND=mprotect GC_DUNE_CHECK=1 GC_DUNE_VERBOSE=1 $safety 2>&1 >/dev/null |
+    grep -q "^gc-dune: dirty pages from mprotect (.*checked against uffd (the default reference)"; then
+    passed=$((passed + 1))
+else
+    echo "--- GC_DUNE_CHECK=1 did not check against uffd"
+    failed=$((failed + 1))
+fi
+
+# auto by measured cost: the pick is one of the measured candidates, the
+# cheapest of them by the figures in the verbose line (write + read-and-clear
+# + clean read, per page); measured once, then from the cache; measured
+# again when the machine's key changes.
+pick_ok() { # $1: the verbose line; prints the pick if it is the cheapest measured
+    printf '%s\n' "$1" | sed -n 's/^gc-dune: dirty pages from \([a-z]*\) (auto by cost (measured[^:]*: \(.*\)): .*/\1 \2/p' |
+        awk '{ best = ""; for (i = 2; i < NF; i += 2) if ($(i + 1) != "unusable") {
+                   split($(i + 1), f, "+"); c = f[1] + f[2] + f[3];
+                   if (best == "" || c < min) { min = c; best = $i } }
+               if (best != "" && best == $1) print $1 }'
+}
+auto_run() {
+    env GC_DUNE_VERBOSE=1 "$@" $safety 2>&1 >/dev/null | grep '^gc-dune: dirty pages from'
+}
+echo "=== auto by measured cost"
+line=$(auto_run)
+echo "$line"
+first=$(pick_ok "$line")
+line2=$(auto_run)
+cache=$XDG_CACHE_HOME/libgc-dune/costs
+if [ -n "$first" ] && [ "$(pick_ok "$line2")" = "$first" ] &&
+    printf '%s\n' "$line2" | grep -q "measured (cached)"; then
+    passed=$((passed + 1))
+else
+    echo "--- auto: not the cheapest measured candidate, or not cached: $line / $line2"
+    failed=$((failed + 1))
+fi
+if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+    echo "=== auto measures Dune's sources too, and a changed machine key re-measures"
+    sed -i '1s/^/other machine: /' "$cache"
+    line=$(auto_run)
+    if printf '%s\n' "$line" | grep -q " pte [0-9.]*+.* kvm [0-9.]*+" &&
+        ! printf '%s\n' "$line" | grep -q "(cached)" && ! grep -q "^other machine" "$cache"; then
+        passed=$((passed + 1))
+    else
+        echo "--- auto with Dune: $line"
+        failed=$((failed + 1))
+    fi
+fi
+echo "=== auto with one candidate left"
+line=$(auto_run DUNE_DISABLE=1 GC_DUNE_CANDIDATES=pte,kvm,mprotect)
+if [ "$(pick_ok "$line")" = mprotect ] && ! printf '%s\n' "$line" | grep -q " uffd \| pte "; then
+    passed=$((passed + 1))
+else
+    echo "--- one candidate: $line"
+    failed=$((failed + 1))
+fi
+
+# gc-dune-run says when it cannot preload (a static program), and only then.
+echo "=== gc-dune-run, static program"
+err=$($launcher ./tests/check_gc_dune_static 2>&1 >/dev/null)
+if printf '%s\n' "$err" | grep -q "statically linked: libgc-dune cannot be preloaded" &&
+    [ -z "$($launcher $safety 2>&1 >/dev/null | grep 'cannot be preloaded')" ]; then
+    passed=$((passed + 1))
+else
+    echo "--- static program: stderr was: $err"
+    failed=$((failed + 1))
+fi
 
 # Inside Dune (two application threads, as natively).  The checked run is
 # slow (inside the guest every write faults once per cycle), hence fewer
 # steps.
 if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
     run "linked, Dune + kvm dirty log" GC_DUNE_BACKEND=kvm GC_DUNE_EXPECT=kvm $linked
+    for b in kvm pte; do
+        run "safety, Dune + $b checked against mprotect" GC_DUNE_BACKEND=$b GC_DUNE_EXPECT=$b \
+            GC_DUNE_CHECK=mprotect $safety
+    done
     # Every written page held (GC_DUNE_HOLD_ALL=1), for 2 collections.
     run "linked, Dune + kvm, all held 2, checked against mprotect" CHECK_GC_DUNE_STEPS=6000 \
         GC_DUNE_HOLD_ALL=1 GC_DUNE_HOLD=2 GC_DUNE_BACKEND=kvm GC_DUNE_EXPECT=kvm \

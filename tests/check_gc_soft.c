@@ -138,6 +138,29 @@ START_TEST(test_clear_starts_a_pass)
 }
 END_TEST
 
+static uintptr_t run_first;
+static size_t run_pages;
+
+static void note_run(uintptr_t first, size_t npages)
+{
+    run_first = first;
+    run_pages += npages;
+}
+
+/* The hook sees each run a pass found (gc_dune_ptrfree.c reopens them). */
+START_TEST(test_run_hook)
+{
+    clear();
+    soft_feed_on_run(note_run);
+    heap[2 * PG] = 6;
+    soft_feed_mark_start();
+    ck_assert(written(2));
+    soft_feed_on_run(NULL);
+    ck_assert_int_eq(run_pages, 1);
+    ck_assert_ptr_eq((void *)run_first, heap + 2 * PG);
+}
+END_TEST
+
 START_TEST(test_closed_fd_is_plain_again)
 {
     char c;
@@ -160,6 +183,7 @@ int main(void)
     tcase_add_test(tc, test_clear_without_read_drops);
     tcase_add_test(tc, test_mark_start_starts_a_pass);
     tcase_add_test(tc, test_clear_starts_a_pass);
+    tcase_add_test(tc, test_run_hook);
     tcase_add_test(tc, test_closed_fd_is_plain_again);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
