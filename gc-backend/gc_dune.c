@@ -181,7 +181,7 @@ void print_totals(void)
             st.backend, st.in_dune ? " (in Dune)" : "", st.collections, st.pages,
             st.fresh_pages, st.scanned_pages, st.ns / 1e6, st.max_ns / 1e6,
             st.tracked_bytes / 1024, st.regions);
-    if (cfg.soft) {
+    if (feeding_soft()) {
         struct soft_feed_stats ss;
         soft_feed_stats(&ss);
         fprintf(stderr, "gc-dune: soft-dirty feed: %lu passes, %lu clears, %lu pagemap entries "
@@ -364,7 +364,7 @@ API void gc_dune_stats(struct gc_dune_stats *st)
     st->ns = stats.ns;
     st->last_ns = stats.last_ns;
     st->max_ns = stats.max_ns;
-    if (cfg.soft) {
+    if (feeding_soft()) {
         struct soft_feed_stats ss;
         soft_feed_stats(&ss);
         st->collections = ss.passes;

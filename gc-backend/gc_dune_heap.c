@@ -194,7 +194,7 @@ void track_sections(void)
  * World running, allocation lock held (after a collection). */
 void adopt_heap_regions(void)
 {
-    if (!cfg.soft || !feeding() || dirty_backend_of(cfg.tracker) == DIRTY_MPROTECT)
+    if (!feeding_soft() || dirty_backend_of(cfg.tracker) == DIRTY_MPROTECT)
         return;
     unsigned n = regions_ready();
     bool any = false;

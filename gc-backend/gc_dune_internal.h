@@ -92,17 +92,24 @@ extern atomic_bool regions_lost; /* table overflowed */
  * `ready`). */
 unsigned regions_ready(void);
 
+/* Does libgc read our bits through its soft-dirty VDB (it opened our
+ * files)?  Then it reads them itself. */
+static inline bool feeding_soft(void)
+{
+    return cfg.soft && soft_feed_in_use();
+}
+
 /* Is libgc reading the dirty bits we report?  Only in incremental mode,
- * and through the VDB we set up: soft-dirty (it opened our files) or
- * manual.  An application may turn manual VDB on or off itself (bdwgc's
- * gctest does), and libgc then keeps its own write barrier. */
+ * through its soft-dirty VDB or its manual one.  An application may turn
+ * manual VDB on or off itself before libgc starts (bdwgc's gctest does):
+ * on, libgc takes reports at mark start even where we armed the
+ * soft-dirty files; off, it opens them (or, without them, keeps its own
+ * write barrier and we feed nothing). */
 static inline bool feeding(void)
 {
     if (!cfg.active || !GC_is_incremental_mode())
         return false;
-    if (cfg.soft)
-        return soft_feed_in_use() && !GC_get_manual_vdb_allowed();
-    return GC_get_manual_vdb_allowed();
+    return feeding_soft() || GC_get_manual_vdb_allowed();
 }
 
 

@@ -85,7 +85,7 @@ static void on_mark_start(void)
         return;
     if (atomic_load(&regions_lost))
         lost_regions_abort();
-    if (cfg.soft) {
+    if (feeding_soft()) {
         soft_feed_mark_start(); /* libgc reads the bits itself, next */
         return;
     }
