@@ -59,8 +59,7 @@ void dirty_close(struct dirty_tracker *t);
  * wholly mapped.
  * Untrack before unmapping or remapping tracked memory and track again
  * after: only uffd notices a remap on its own (it then reports the whole
- * range dirty).  Trackers do not follow fork(): in the child uffd and
- * softdirty report every page dirty; open a new tracker there. */
+ * range dirty).  After fork(), see the top of this file. */
 int dirty_track(struct dirty_tracker *t, void *start, size_t len);
 int dirty_untrack(struct dirty_tracker *t, void *start, size_t len);
 

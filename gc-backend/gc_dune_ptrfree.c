@@ -20,7 +20,10 @@
  *  - a large object from a pointer-free allocator is made writable when
  *    allocated: large blocks are not written by libgc before they are
  *    handed out (small objects are: building a free list writes each one,
- *    so their pages are already writable).
+ *    so their pages are already writable).  GC_malloc_kind is left alone:
+ *    libgc's GC_malloc calls it through the PLT, and every allocation would
+ *    pay for the detour; GC_malloc_atomic and GC_generic_malloc cover the
+ *    pointer-free entry points programs use.
  * libgc never scans pointer-free blocks, so reporting their pages costs it
  * nothing.  Other heap memory behaves as with stock libgc's mprotect mode:
  * a system call writing into it needs gc_dune_note_write() first.
@@ -32,7 +35,7 @@
 
 #include <dlfcn.h>
 
-#include <gc/gc_inline.h> /* GC_I_PTRFREE, GC_malloc_kind */
+#include <gc/gc_inline.h> /* GC_I_PTRFREE */
 #include <gc/gc_mark.h>
 
 #include "gc_dune_internal.h"
@@ -124,13 +127,6 @@ API void *GC_CALL GC_generic_malloc_ignore_off_page(size_t lb, int k)
 {
     NEXT(GC_generic_malloc_ignore_off_page);
     void *p = real_GC_generic_malloc_ignore_off_page(lb, k);
-    return kind_ptrfree(k) ? opened(p, lb) : p;
-}
-
-API void *GC_CALL GC_malloc_kind(size_t lb, int k)
-{
-    NEXT(GC_malloc_kind);
-    void *p = real_GC_malloc_kind(lb, k);
     return kind_ptrfree(k) ? opened(p, lb) : p;
 }
 
