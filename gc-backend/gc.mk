@@ -5,7 +5,7 @@ lib_LTLIBRARIES += gc-backend/libgc-dune.la
 pkginclude_HEADERS += gc-backend/gc_dune.h gc-backend/dirty.h
 gc_backend_libgc_dune_la_SOURCES = gc-backend/gc_dune.c gc-backend/gc_dune.h \
 	gc-backend/gc_dune_internal.h gc-backend/gc_dune_heap.c gc-backend/gc_dune_report.c gc-backend/gc_dune_ptrfree.c \
-	gc-backend/gc_dune_bench.c
+	gc-backend/gc_dune_bench.c gc-backend/gc_dune_soft.c gc-backend/gc_dune_soft.h
 gc_backend_libgc_dune_la_CFLAGS = $(AM_CFLAGS) $(BDWGC_CFLAGS) -fvisibility=hidden
 # The Dune core comes from the shared libdune (one copy per process, also
 # under dune-run).  The version script exports gc_dune.h, dirty.h and the
@@ -53,6 +53,14 @@ tests_check_gc_dune_safety_LDADD = gc-backend/libgc-dune.la $(BDWGC_LIBS) $(CHEC
 # gc-dune-run must say that it cannot preload into a static program.
 tests_check_gc_dune_static_SOURCES = tests/check_gc_dune_static.c
 tests_check_gc_dune_static_LDFLAGS = -all-static
+# The soft-dirty files emulated for libgc (gc_dune_soft.c), on their own.
+check_PROGRAMS += tests/check_gc_soft
+TESTS += tests/check_gc_soft
+tests_check_gc_soft_SOURCES = tests/check_gc_soft.c gc-backend/gc_dune_soft.c \
+	gc-backend/gc_dune_soft.h
+tests_check_gc_soft_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/gc-backend
+tests_check_gc_soft_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_gc_soft_LDADD = gc-backend/libdirty.la $(CHECK_LIBS) -ldl
 endif
 # One workload, every dirty source, side by side (README: libgc-dune).
 compare-backends: tests/check_gc_dune

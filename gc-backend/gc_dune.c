@@ -1,9 +1,12 @@
 /*
- * gc_dune.c - feed Boehm GC's manual virtual-dirty-bit mode (libgc >= 8.2,
- * unpatched) from a dirty-page tracker (dirty.h): configuration, setup,
- * the interposed GC_* entry points and the gc_dune.h API.
+ * gc_dune.c - feed Boehm GC's virtual dirty bits (libgc >= 8.2, unpatched)
+ * from a dirty-page tracker (dirty.h): configuration, setup, the
+ * interposed GC_* entry points and the gc_dune.h API.
  *
- * How it plugs in, using only libgc's public API:
+ * By default libgc reads the tracker's bits through its own soft-dirty
+ * VDB, from /proc files that gc_dune_soft.c emulates: libgc then keeps its
+ * allocation fast path.  Where that is not possible (or GC_DUNE_FEED=manual)
+ * it plugs in through libgc's manual VDB, using only its public API:
  *  - GC_set_manual_vdb_allowed(1) before incremental mode is switched on:
  *    the collector then installs no write-fault handler and treats as dirty
  *    exactly the pages reported with GC_end_stubborn_change() (GC_dirty).
@@ -178,6 +181,13 @@ void print_totals(void)
             st.backend, st.in_dune ? " (in Dune)" : "", st.collections, st.pages,
             st.fresh_pages, st.scanned_pages, st.ns / 1e6, st.max_ns / 1e6,
             st.tracked_bytes / 1024, st.regions);
+    if (feeding_soft()) {
+        struct soft_feed_stats ss;
+        soft_feed_stats(&ss);
+        fprintf(stderr, "gc-dune: soft-dirty feed: %lu passes, %lu clears, %lu pagemap entries "
+                "read (%lu in tracked regions, %lu of those written)\n", ss.passes, ss.clears,
+                ss.answered, ss.answered_tracked, ss.answered_dirty);
+    }
     struct dirty_check_stats ck;
     if (cfg.tracker && dirty_check_stats(cfg.tracker, &ck) == 0) {
         fprintf(stderr,
@@ -213,8 +223,29 @@ static void hook_callbacks(void)
         real.set_resize(resize_cb);
 }
 
+/* How libgc reads our bits: through its soft-dirty VDB where it has one
+ * (the default: its allocation fast path stays on), else, or with
+ * GC_DUNE_FEED=manual, through its manual VDB. */
+static void choose_feed(void)
+{
+    const char *why = "GC_DUNE_FEED=manual";
+    const char *v = getenv("GC_DUNE_FEED");
+    if (v && *v && strcmp(v, "soft") && strcmp(v, "manual"))
+        say("gc-dune: GC_DUNE_FEED=%s: not soft or manual; using soft\n", v);
+    if (!(v && strcmp(v, "manual") == 0))
+        cfg.soft = soft_feed_arm(cfg.tracker, &why) == 0;
+    size_t len = strlen(cfg.why);
+    snprintf(cfg.why + len, sizeof cfg.why - len, "; %s VDB: %s",
+             cfg.soft ? "soft-dirty" : "manual", why);
+    if (!cfg.soft)
+        GC_set_manual_vdb_allowed(1);
+    else if (cfg.keep_ptrfree)
+        soft_feed_on_run(ptrfree_reopen); /* what report_run does for manual VDB */
+}
+
 static void setup_once(void)
 {
+    soft_feed_resolve();
     parse_env();
     resolve_real();
     find_gc_image();
@@ -237,9 +268,9 @@ static void setup_once(void)
         cfg.tracker = NULL;
         return;
     }
-    GC_set_manual_vdb_allowed(1);
     cfg.keep_ptrfree = dirty_backend_of(cfg.tracker) == DIRTY_MPROTECT ||
                        dirty_reference_of(cfg.tracker) == DIRTY_MPROTECT;
+    choose_feed();
     cfg.active = true;
     hook_callbacks();
     if (cfg.verbose || cfg.print_stats)
@@ -333,6 +364,16 @@ API void gc_dune_stats(struct gc_dune_stats *st)
     st->ns = stats.ns;
     st->last_ns = stats.last_ns;
     st->max_ns = stats.max_ns;
+    if (feeding_soft()) {
+        struct soft_feed_stats ss;
+        soft_feed_stats(&ss);
+        st->collections = ss.passes;
+        st->pages = ss.pages;
+        st->last_pages = ss.last_pages;
+        st->ns = ss.ns;
+        st->last_ns = ss.last_ns;
+        st->max_ns = ss.max_ns;
+    }
     unsigned n = regions_ready();
     st->regions = n;
     for (unsigned i = 0; i < n; i++)

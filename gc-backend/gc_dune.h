@@ -16,6 +16,9 @@
  *       (1: the default, uffd where usable) and abort on a page the backend
  *       missed.
  *   GC_DUNE_HOLD=n, GC_DUNE_HOLD_ALL=0|1, GC_DUNE_CANDIDATES=a,b,...
+ *   GC_DUNE_FEED=soft|manual (GC_DUNE_ only)  how libgc reads the bits:
+ *       through its soft-dirty VDB (default; keeps its allocation fast
+ *       path) or its manual VDB (docs/performance.md).
  *   GC_DUNE_VERBOSE=1        backend line (with auto's figures) at start,
  *       totals line at exit (GC_PRINT_STATS also prints the backend line).
  * docs/libgc-dune.md and docs/dirty-tracking.md have the details.

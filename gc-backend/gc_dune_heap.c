@@ -175,11 +175,43 @@ void track_sections(void)
             r->state = R_TRACKED;
             if (cfg.keep_ptrfree)
                 ptrfree_reopen(r->start, r->len / PAGE);
+            /* On failure the region answers "written" at every read. */
+            if (cfg.soft)
+                soft_feed_track(r->start, r->len);
         } else if (cfg.verbose_level >= 2) {
             fprintf(stderr, "gc-dune: cannot track %#lx +%zu KiB: %s\n", (unsigned long)r->start,
                     r->len / 1024, strerror(-err));
         }
     }
+}
+
+/* Soft-dirty feed: libgc asks only about its heap sections and anything
+ * untracked answers "written", so a region libgc mapped may be tracked as
+ * soon as it holds a heap block, whatever else it holds -- such as the
+ * scratch memory libgc recycles into its heap without telling anyone,
+ * which would otherwise be rescanned at every collection.  Not under the
+ * mprotect backend, whose faults libgc's own marker threads cannot take.
+ * World running, allocation lock held (after a collection). */
+void adopt_heap_regions(void)
+{
+    if (!feeding_soft() || dirty_backend_of(cfg.tracker) == DIRTY_MPROTECT)
+        return;
+    unsigned n = regions_ready();
+    bool any = false;
+    for (unsigned i = 0; i < n; i++) {
+        struct region *r = &regions[i];
+        if (!atomic_load_explicit(&r->ready, memory_order_acquire) || r->state != R_SCRATCH)
+            continue;
+        for (uintptr_t p = r->start; p < r->start + r->len; p += PAGE) {
+            if (GC_is_heap_ptr((void *)p)) {
+                r->state = R_HEAP;
+                any = true;
+                break;
+            }
+        }
+    }
+    if (any)
+        track_sections();
 }
 
 void GC_CALLBACK resize_cb(GC_word new_size)

@@ -3,6 +3,7 @@
  *   gc_dune.c         configuration, setup, interposed GC_* entry points, gc_dune.h
  *   gc_dune_heap.c    the mmap interposer: which regions are heap sections
  *   gc_dune_report.c  at each mark start, report the dirty heap pages
+ *   gc_dune_soft.c    or let libgc read them as soft-dirty bits (the default)
  *   gc_dune_bench.c   fields for the benchmarks' RESULT line
  */
 #ifndef GC_DUNE_INTERNAL_H
@@ -17,6 +18,7 @@
 
 #include "dirty.h"
 #include "dirty_env.h"
+#include "gc_dune_soft.h"
 
 /* Internal: not part of the library's interface (and never interposing
  * an application's symbols of the same names). */
@@ -33,6 +35,7 @@ struct gc_dune_cfg {
     bool active;             /* manual VDB requested and tracker open */
     bool in_dune;
     bool keep_ptrfree;       /* mprotect in use: gc_dune_ptrfree.c */
+    bool soft;               /* libgc reads our bits as soft-dirty bits */
     struct dirty_tracker *tracker;
     char why[900];
     char auto_how[400];      /* auto: the measured figures */
@@ -89,12 +92,24 @@ extern atomic_bool regions_lost; /* table overflowed */
  * `ready`). */
 unsigned regions_ready(void);
 
-/* Is libgc reading the dirty bits we report?  Only in incremental mode
- * with manual VDB; an application may turn manual VDB off itself (bdwgc's
- * gctest does), and libgc then keeps its own write barrier. */
+/* Does libgc read our bits through its soft-dirty VDB (it opened our
+ * files)?  Then it reads them itself. */
+static inline bool feeding_soft(void)
+{
+    return cfg.soft && soft_feed_in_use();
+}
+
+/* Is libgc reading the dirty bits we report?  Only in incremental mode,
+ * through its soft-dirty VDB or its manual one.  An application may turn
+ * manual VDB on or off itself before libgc starts (bdwgc's gctest does):
+ * on, libgc takes reports at mark start even where we armed the
+ * soft-dirty files; off, it opens them (or, without them, keeps its own
+ * write barrier and we feed nothing). */
 static inline bool feeding(void)
 {
-    return cfg.active && GC_is_incremental_mode() && GC_get_manual_vdb_allowed();
+    if (!cfg.active || !GC_is_incremental_mode())
+        return false;
+    return feeding_soft() || GC_get_manual_vdb_allowed();
 }
 
 
@@ -104,6 +119,7 @@ void resync_heap_total(void);
 void track_sections(void);
 void GC_CALLBACK resize_cb(GC_word new_size);
 void *track_locked(void *arg);
+void adopt_heap_regions(void);
 void dump_regions(void);
 
 /* gc_dune_ptrfree.c: make the pointer-free heap pages among

@@ -85,6 +85,10 @@ static void on_mark_start(void)
         return;
     if (atomic_load(&regions_lost))
         lost_regions_abort();
+    if (feeding_soft()) {
+        soft_feed_mark_start(); /* libgc reads the bits itself, next */
+        return;
+    }
     uint64_t t0 = now_ns();
     unsigned long fresh = 0, scanned = 0, collected = 0;
     report_untracked(&fresh, &scanned);
@@ -105,8 +109,10 @@ void GC_CALLBACK event_cb(GC_EventType ev)
 {
     if (ev == GC_EVENT_MARK_START)
         on_mark_start();
-    else if (ev == GC_EVENT_RECLAIM_END && cfg.active)
+    else if (ev == GC_EVENT_RECLAIM_END && cfg.active) {
         resync_heap_total();
+        adopt_heap_regions();
+    }
     GC_on_collection_event_proc app = atomic_load(&app_event);
     if (app)
         app(ev);

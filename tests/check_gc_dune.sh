@@ -47,6 +47,13 @@ run "linked, mprotect, GC_ENABLE_INCREMENTAL=1" \
     GC_ENABLE_INCREMENTAL=1 GC_DUNE_BACKEND=mprotect GC_DUNE_EXPECT=mprotect $linked
 # Preloaded into a program linked with libgc only.
 run "gc-dune-run, uffd" GC_DUNE_BACKEND=uffd GC_DUNE_EXPECT=uffd $launcher $plain
+# libgc reads the bits through its manual VDB instead of its soft-dirty one
+# (the default): once linked, once preloaded, once checked.
+run "linked, uffd, manual VDB" GC_DUNE_FEED=manual GC_DUNE_BACKEND=uffd GC_DUNE_EXPECT=uffd $linked
+run "gc-dune-run, uffd, manual VDB" GC_DUNE_FEED=manual GC_DUNE_BACKEND=uffd \
+    GC_DUNE_EXPECT=uffd $launcher $plain
+run "linked, mprotect, manual VDB, GC_ENABLE_INCREMENTAL=1" GC_DUNE_FEED=manual \
+    GC_ENABLE_INCREMENTAL=1 GC_DUNE_BACKEND=mprotect GC_DUNE_EXPECT=mprotect $linked
 # Stock libgc (its own mprotect dirty bits) for comparison.
 run "linked, GC_DUNE_BACKEND=off" GC_DUNE_BACKEND=off $linked
 # A SIGSEGV handler installed after libgc-dune starts, and read(2) into
@@ -56,6 +63,8 @@ for b in off uffd mprotect; do
 done
 run "safety, uffd checked against mprotect" GC_DUNE_BACKEND=uffd GC_DUNE_EXPECT=uffd \
     GC_DUNE_CHECK=mprotect $safety
+run "safety, mprotect, manual VDB" GC_DUNE_FEED=manual GC_DUNE_BACKEND=mprotect \
+    GC_DUNE_EXPECT=mprotect $safety
 
 # Knobs: a bad value is one line on stderr and the default, the same for
 # GC_DUNE_* and DIRTY_*; the run itself is unaffected.
@@ -81,6 +90,8 @@ knob "DIRTY_HOLD=abc" "dirty: DIRTY_HOLD=abc: not a number from 0 to 255; using 
     GC_DUNE_BACKEND=uffd DIRTY_HOLD=abc
 knob "GC_DUNE_BACKEND=bogus" "gc-dune: GC_DUNE_BACKEND=bogus: not a backend" \
     GC_DUNE_BACKEND=bogus
+knob "GC_DUNE_FEED=bogus" "gc-dune: GC_DUNE_FEED=bogus: not soft or manual; using soft" \
+    GC_DUNE_BACKEND=uffd GC_DUNE_FEED=bogus
 knob "GC_DUNE_VERBOSE=loud" "gc-dune: GC_DUNE_VERBOSE=loud: not a number from 0 to 2; using 0" \
     GC_DUNE_BACKEND=uffd GC_DUNE_VERBOSE=loud
 # GC_DUNE_CHECK=1: the default reference, named in the verbose line.
