@@ -60,7 +60,7 @@ tests_check_gc_soft_SOURCES = tests/check_gc_soft.c gc-backend/gc_dune_soft.c \
 	gc-backend/gc_dune_soft.h
 tests_check_gc_soft_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/gc-backend
 tests_check_gc_soft_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-tests_check_gc_soft_LDADD = gc-backend/libdirty.la $(CHECK_LIBS) -ldl
+tests_check_gc_soft_LDADD = $(DIRTY_LIBS) $(CHECK_LIBS) -ldl
 endif
 # One workload, every dirty source, side by side (README: libgc-dune).
 compare-backends: tests/check_gc_dune
