@@ -202,6 +202,7 @@ int signal_sigreturn(struct dune_vcpu *v, struct kvm_regs *r);
 long signal_rt_sigaction(const struct kvm_regs *r);
 long signal_sigaltstack(const struct kvm_regs *r);
 void signal_host_fault(struct dune_vcpu *v, struct kvm_regs *r);
+void signal_gp_fault(struct dune_vcpu *v, struct kvm_regs *r);
 void signal_deliver_pending(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr, long syscall_nr);
 void dune_print_summary(void);
 
