@@ -18,9 +18,14 @@
 # guest hangs past SECONDS (default 1800) or dies without a status; 77,
 # with one line saying why, when QEMU, the kernel or KVM in the guest is
 # missing.  The kernel is Debian's own package (apt-get download), unpacked
-# with an initramfs into $SVM_WORK (default ./svm-work), once.
+# with an initramfs into $SVM_WORK (default ./svm-work), once.  SVM_MEM
+# (default 2G) and SVM_TCG_THREAD (multi or single) tune the guest;
+# COMMAND runs with the system's PATH (SVM_PATH overrides).
 here=$(cd "$(dirname "$0")" && pwd)
 bits=48 mem=${SVM_MEM:-2G} tmo=1800
+# multi: one host thread per vCPU; single: both vCPUs on one thread, for
+# guest kernels that trip over multi-threaded TCG (see image.sh).
+tcg_thread=${SVM_TCG_THREAD:-multi}
 while getopts b:m:t: o; do
     case $o in
     b) bits=$OPTARG ;;
@@ -51,7 +56,10 @@ image_prepare || skip "$image_error"
 job=$work/job-$$.sh status=$work/status-$$
 rm -f "$status"
 {
-    echo "export HOME=/root PATH=$(quote "$PATH")"
+    # The system's PATH, not the caller's: version-manager shims (pyenv's
+    # python3 is a bash script) would multiply every program's execs, each
+    # of which re-enters Dune.
+    echo "export HOME=/root PATH=$(quote "${SVM_PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}")"
     echo "cd $(quote "$(pwd)") || exit 1"
     while [ $# -gt 0 ]; do
         case $1 in
@@ -66,7 +74,7 @@ rm -f "$status"
 
 rcfile=$work/qemu-rc-$$
 {
-    timeout -k 10 "$tmo" qemu-system-x86_64 -machine q35 -accel tcg -cpu max,phys-bits="$bits" \
+    timeout -k 10 "$tmo" qemu-system-x86_64 -machine q35 -accel tcg,thread="$tcg_thread" -cpu max,phys-bits="$bits" \
         -smp 2 -m "$mem" -display none -monitor none -serial stdio -no-reboot \
         -kernel "$image_kernel" -initrd "$image_initrd" \
         -append "console=ttyS0 quiet panic=-1 svmjob=$job svmstatus=$status" \
