@@ -26,10 +26,11 @@ bits=$(sed -n 's/^address sizes[^:]*: \([0-9]*\) bits physical.*/\1/p' /proc/cpu
 echo "svm-suites: MAXPHYADDR $bits bits, $(nproc) CPUs, DUNE_MODE=${DUNE_MODE:-auto}, kernel $(uname -r)"
 passed=0 failed=0 skipped=0
 
-# The counts a suite printed: Check's summary, or a shell suite's total.
+# The counts a suite printed: a shell suite's total (its runs print Check
+# summaries of their own), else Check's summary.
 counts() {
-    c=$(sed -n 's/^[0-9]*%: \(Checks: .*\)/\1/p' "$1" | tail -1)
-    [ -n "$c" ] || c=$(sed -n 's/^[a-z_.]*: \([0-9]* passed, [0-9]* failed.*\)/\1/p' "$1" | tail -1)
+    c=$(sed -n 's/^[a-z_.]*: \([0-9]* passed, [0-9]* failed.*\)/\1/p' "$1" | tail -1)
+    [ -n "$c" ] || c=$(sed -n 's/^[0-9]*%: \(Checks: .*\)/\1/p' "$1" | tail -1)
     echo "${c:-no counts}"
 }
 
