@@ -35,6 +35,7 @@ image_build() {
         dpkg-deb -x "$work"/linux-image-*.deb "$work/root.tmp" &&
             mv "$work/root.tmp" "$work/root" && echo "$meta" >"$work/meta" ||
             { image_error="cannot unpack $work/linux-image-*.deb"; return 1; }
+        rm -f "$work"/linux-image-*.deb
     fi
     kver=$(ls "$work/root/lib/modules" | head -1)
     [ -f "$work/root/boot/vmlinuz-$kver" ] || { image_error="no kernel in $work/root/boot"; return 1; }
