@@ -232,6 +232,7 @@ int signal_sigreturn(struct dune_vcpu *v, struct kvm_regs *r);
 long signal_rt_sigaction(const struct kvm_regs *r);
 long signal_sigaltstack(const struct kvm_regs *r);
 void signal_host_fault(struct dune_vcpu *v, struct kvm_regs *r);
+void signal_gp_fault(struct dune_vcpu *v, struct kvm_regs *r);
 void signal_deliver_pending(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr, long syscall_nr);
 uint64_t signal_block_all(void);
 void signal_set_host_mask(uint64_t m);

@@ -901,3 +901,19 @@ void signal_host_fault(struct dune_vcpu *v, struct kvm_regs *r)
     deliver(v, r, own, &e);
     frame_to_regs(own, r);
 }
+
+/*
+ * The guest executed a privileged instruction that KVM turned into an exit
+ * (HLT at guest CPL0).  Natively, at CPL3, it raises #GP: SIGSEGV with
+ * SI_KERNEL and no address, at the instruction.
+ */
+void signal_gp_fault(struct dune_vcpu *v, struct kvm_regs *r)
+{
+    uint64_t own[7];
+    struct sig_event e = { .sig = SIGSEGV, .code = SI_KERNEL, .trapno = 13 };
+
+    atomic_fetch_add_explicit(&dune_vm.faults, 1, memory_order_relaxed);
+    frame_from_regs(r, own);
+    deliver(v, r, own, &e);
+    frame_to_regs(own, r);
+}

@@ -330,7 +330,15 @@ static void handle_exit(struct dune_vcpu *v)
     case KVM_EXIT_SHUTDOWN:
         vcpu_fatal(v, "guest triple fault");
     case KVM_EXIT_HLT:
-        vcpu_fatal(v, "guest halted");
+        /* The application's own hlt at CPL0 (Dune's code has none); KVM
+         * has moved rip past the 1-byte instruction. */
+        if (dune_vm.mode != DUNE_MODE_CPL0)
+            vcpu_fatal(v, "guest halted");
+        r = regs_get(v, &tmp);
+        r->rip -= 1;
+        signal_gp_fault(v, r);
+        regs_put(v, r);
+        return;
     case KVM_EXIT_FAIL_ENTRY:
         vcpu_fatal(v, "VM entry failed");
     case KVM_EXIT_INTERNAL_ERROR:

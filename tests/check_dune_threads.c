@@ -641,6 +641,8 @@ struct c0_result {
 static struct c0_result c0_res[2];
 static volatile int c0_which;
 static int c0_pipe[2];
+/* CPL0 through the API: DUNE_MODE=cpl0 is refused where CPL0 is emulated. */
+static const struct dune_options c0_opts = { .mode = DUNE_MODE_CPL0 };
 
 static void c0_thread_fn(void)
 {
@@ -708,9 +710,8 @@ START_TEST(test_cpl0_threads)
 
     ck_assert_ptr_ne(mem, MAP_FAILED);
     ck_assert_int_eq(pipe(c0_pipe), 0);
-    setenv("DUNE_MODE", "cpl0", 1);
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    entered = dune_enter(NULL);
+    entered = dune_enter(&c0_opts);
     for (int i = 0; i < 2 && entered == 0; i++) {
         c0_which = i;
         tids[i] = c0_clone(mem + 2 * i * C0_STACK, mem + (2 * i + 1) * C0_STACK + C0_STACK / 2,
@@ -746,8 +747,7 @@ START_TEST(test_cpl0_vcpu_reuse)
     long entered, left;
 
     ck_assert_int_eq(pipe(c0_pipe), 0);
-    setenv("DUNE_MODE", "cpl0", 1);
-    entered = dune_enter(NULL);
+    entered = dune_enter(&c0_opts);
     for (int i = 0; i < 3 && entered == 0; i++) {
         c0_which = i & 1;
         if (c0_clone(mem, mem + 3 * C0_STACK, &ctid[i]) > 0)

@@ -93,3 +93,57 @@ TESTS += tests/check_dune_gdb.sh
 EXTRA_DIST += tests/check_dune_gdb.sh
 EXTRA_tests_gdb_target_DEPENDENCIES = dune/dune-run dune/libdune-preload.la
 endif
+
+# Which privilege level dune_enter() picks and what it refuses, on this KVM.
+if HAVE_DUNE
+if HAVE_CHECK
+check_PROGRAMS += tests/check_dune_mode
+TESTS += tests/check_dune_mode
+tests_check_dune_mode_SOURCES = tests/check_dune_mode.c
+tests_check_dune_mode_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -DDUNE_RUN='"$(abs_top_builddir)/dune/dune-run"'
+tests_check_dune_mode_LDADD = dune/libdune-core.la $(CHECK_LIBS)
+EXTRA_tests_check_dune_mode_DEPENDENCIES = dune/dune-run dune/libdune-preload.la
+endif
+endif
+
+# Hardware virtualization, emulated: a Linux guest with SVM and nested
+# paging under QEMU (docs/hardware-virtualization.md).  `make check` boots
+# it once for a smoke run (SVM_SMOKE_BITS, default 39); `make check-svm`
+# runs every Dune, dirty and libgc-dune suite inside it at SVM_BITS
+# (default "48 46 39").  The kernel and initramfs are kept in SVM_WORK.
+SVM_WORK = $(abs_top_builddir)/svm-work
+SVM_TEST_FILES = tests/svm/guest.sh tests/svm/image.sh tests/svm/init tests/svm/suites.sh \
+	tests/svm/check-svm.sh tests/svm/smoke.sh tests/svm/measure.sh
+EXTRA_DIST += $(SVM_TEST_FILES)
+if HAVE_DUNE
+if HAVE_CHECK
+TESTS += tests/svm/smoke.sh
+endif
+endif
+# KVM's own exit and fault counters around page writes, per dirty source
+# (docs/hardware-virtualization.md); built with the tests, run by hand or
+# inside the guest: tests/svm/guest.sh tests/svm/kvm-counts.
+if HAVE_DUNE
+noinst_PROGRAMS += tests/svm/kvm-counts
+tests_svm_kvm_counts_SOURCES = tests/svm/kvm_counts.c
+tests_svm_kvm_counts_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/dune
+tests_svm_kvm_counts_LDADD = $(DIRTY_LIBS)
+endif
+AM_TESTS_ENVIRONMENT = SVM_WORK="$${SVM_WORK:-$(SVM_WORK)}"; export SVM_WORK;
+check-svm: all $(check_PROGRAMS)
+	SVM_WORK="$${SVM_WORK:-$(SVM_WORK)}" $(SHELL) $(srcdir)/tests/svm/check-svm.sh
+# The hardware path's counts and ratios (docs/hardware-virtualization.md),
+# at the first width of SVM_BITS (default 48).
+bench-svm: all $(check_PROGRAMS) $(BENCH_PROGRAMS) $(BENCH_MICRO)
+	b=$${SVM_BITS:-48}; b=$${b%% *}; \
+	SVM_WORK="$${SVM_WORK:-$(SVM_WORK)}" $(SHELL) $(srcdir)/tests/svm/guest.sh -b $$b \
+	    -t $${SVM_TIMEOUT:-3600} SVM_LOG_DIR=svm-logs/measure-$$b \
+	    sh $(srcdir)/tests/svm/measure.sh
+.PHONY: check-svm bench-svm
+clean-local: clean-svm
+clean-svm:
+	rm -rf svm-logs
+distclean-local: distclean-svm
+distclean-svm:
+	rm -rf svm-work
+.PHONY: clean-svm distclean-svm

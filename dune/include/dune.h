@@ -36,7 +36,12 @@ enum dune_mode {
 
 struct dune_options {
     enum dune_mode mode; /* DUNE_MODE_AUTO unless set; the DUNE_MODE environment
-                            variable (auto|cpl0|cpl3) overrides AUTO only */
+                            variable (auto|cpl0|cpl3) overrides AUTO only.
+                            Refused with -ENOTSUP: CPL3 on hardware
+                            virtualization (SYSCALL enters CPL0 there), and
+                            DUNE_MODE=cpl0 where CPL0 is emulated (kvm_pvm:
+                            no glibc); CPL0 set here is honoured there, for
+                            code that makes raw syscalls only. */
     unsigned flags;      /* reserved, must be 0 */
 };
 
