@@ -425,6 +425,7 @@ static int simd_code(struct dune_vcpu *v)
 static int page_fault(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr)
 {
     static __thread uintptr_t last_addr, last_rip;
+    static __thread unsigned long last_syscalls;
     static __thread unsigned repeats;
     uint64_t err = fr[F_ERR], cr2 = read_cr2(v);
     struct sig_event e = { .sig = SIGSEGV, .addr = cr2, .trapno = 14, .err = err, .cr2 = cr2 };
@@ -437,9 +438,12 @@ static int page_fault(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr)
     pthread_mutex_unlock(&dune_vm.lock);
     if (res == 0) {
         /* Retrying the same access over and over means the mapping we
-         * install is not the one faulting: report it instead. */
-        repeats = (cr2 == last_addr && fr[F_RIP] == last_rip) ? repeats + 1 : 0;
-        last_addr = cr2, last_rip = fr[F_RIP];
+         * install is not the one faulting: report it instead.  A system
+         * call in between (brk shrinking and growing again, say) makes it
+         * a new fault at the same place, not a retry. */
+        bool again = cr2 == last_addr && fr[F_RIP] == last_rip && v->syscalls == last_syscalls;
+        repeats = again ? repeats + 1 : 0;
+        last_addr = cr2, last_rip = fr[F_RIP], last_syscalls = v->syscalls;
         if (repeats < 3)
             return 0;
         e.code = SEGV_ACCERR;

@@ -422,6 +422,7 @@ void syscall_handle(struct dune_vcpu *v, struct kvm_regs *r)
     long nr = (long)r->rax, ret;
 
     atomic_fetch_add_explicit(&dune_vm.syscalls, 1, memory_order_relaxed);
+    v->syscalls++;
     probe_syscall_cpl(v);
     /* Forwarded calls check this too, at the last moment; the others
      * (exit, clone, leave, sigaction...) must not start either. */

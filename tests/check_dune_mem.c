@@ -216,6 +216,22 @@ START_TEST(test_brk_shrink_gives_back)
 }
 END_TEST
 
+/* The same access at the same instruction, again and again, but each time
+ * to memory the program mapped anew: every fault is a new one, not a retry
+ * of a mapping Dune failed to install (signal.c's repeat detector). */
+START_TEST(test_brk_same_address_faults)
+{
+    enter();
+    for (int i = 0; i < 20; i++) {
+        char *old = sbrk(0);
+        char *at = (char *)(((uintptr_t)old + 64 * CHUNK) & ~(CHUNK - 1));
+        ck_assert_int_eq(brk(at + CHUNK), 0);
+        *(volatile char *)at = (char)i;
+        ck_assert_int_eq(brk(old), 0);
+    }
+}
+END_TEST
+
 START_TEST(test_mremap_moves_give_back)
 {
     size_t len = 4 * CHUNK;
@@ -328,6 +344,7 @@ int main(void)
     tcase_set_timeout(life, 600);
     tcase_add_test(life, test_partial_munmap_keeps_the_rest);
     tcase_add_test(life, test_brk_shrink_gives_back);
+    tcase_add_test(life, test_brk_same_address_faults);
     tcase_add_test(life, test_mremap_moves_give_back);
     tcase_add_test(life, test_fork_after_churn);
     tcase_add_test(life, test_limit_is_enomem);

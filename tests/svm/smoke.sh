@@ -8,5 +8,5 @@ b=${SVM_SMOKE_BITS:-39}
 logs=svm-logs/smoke-$b
 rm -rf "$logs" && mkdir -p "$logs" || exit 1
 echo "svm smoke: phys-bits=$b, suite check_dune (logs in $logs)"
-exec "$here/guest.sh" -b "$b" -t "${SVM_SMOKE_TIMEOUT:-600}" SVM_LOG_DIR="$logs" \
+exec "$here/guest.sh" -b "$b" -t "${SVM_SMOKE_TIMEOUT:-1800}" SVM_LOG_DIR="$logs" \
     sh "$here/suites.sh" check_dune
