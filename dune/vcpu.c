@@ -352,8 +352,30 @@ static void handle_exit(struct dune_vcpu *v)
     }
 }
 
+/*
+ * KVM_RUN failed with EFAULT: the host does not back an access the guest's
+ * page tables allow.  Usually another thread is between a forwarded
+ * mprotect/munmap/mremap and our copy of it into the guest page tables (it
+ * holds dune_vm.lock across both): once that copy is done, the same access
+ * is an ordinary guest fault, the SIGSEGV the program would get natively.
+ * So wait for it and run again; only an access that keeps failing is the
+ * host's SIGBUS (a file mapping past its end).
+ */
+#define EFAULT_RETRIES 3
+
+static bool efault_is_transient(unsigned *tries)
+{
+    if (++*tries > EFAULT_RETRIES)
+        return false;
+    pthread_mutex_lock(&dune_vm.lock);
+    pthread_mutex_unlock(&dune_vm.lock);
+    return true;
+}
+
 void vcpu_run_loop(struct dune_vcpu *v)
 {
+    unsigned efaults = 0;
+
     for (;;) {
         int fd = v->fd;
         long r = dune_ioctl(fd, KVM_RUN, 0);
@@ -370,13 +392,19 @@ void vcpu_run_loop(struct dune_vcpu *v)
                 continue;
             }
             if (r == -EFAULT) {
-                struct kvm_regs tmp, *regs = regs_get(v, &tmp);
+                struct kvm_regs tmp, *regs;
+
+                if (efault_is_transient(&efaults))
+                    continue;
+                efaults = 0;
+                regs = regs_get(v, &tmp);
                 signal_host_fault(v, regs);
                 regs_put(v, regs);
                 continue;
             }
             vcpu_fatal(v, "KVM_RUN failed");
         }
+        efaults = 0;
         handle_exit(v);
     }
 }

@@ -141,6 +141,69 @@ static void install(int sig, int flags)
 
 /* The handler runs in the guest, on the interrupted stack, at the
  * program's privilege level; sigaction reads back what was installed. */
+/*
+ * The write barrier of Boehm's mprotect mode, from two threads: one keeps
+ * write-protecting a region while the other writes into it, and the
+ * SIGSEGV handler opens each page it faults on.  Natively every write to a
+ * protected page is a SIGSEGV.  Inside Dune the host's mprotect and our
+ * copy of it into the guest page tables are two steps; a write on another
+ * vCPU between them reaches a host page that is no longer writable, KVM_RUN
+ * fails with EFAULT, and that must still end as the native SIGSEGV, never
+ * as a SIGBUS with no address.
+ */
+#define RACE_PAGES 64
+static char *race_area;
+static atomic_ulong race_faults;
+static atomic_bool race_stop;
+
+static void race_segv(int sig, siginfo_t *si, void *uc)
+{
+    uintptr_t pg = (uintptr_t)si->si_addr & ~(uintptr_t)4095;
+
+    (void)sig, (void)uc;
+    if (pg < (uintptr_t)race_area || pg >= (uintptr_t)race_area + RACE_PAGES * 4096)
+        abort();
+    atomic_fetch_add(&race_faults, 1);
+    mprotect((void *)pg, 4096, PROT_READ | PROT_WRITE);
+}
+
+static void *race_protector(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&race_stop)) {
+        mprotect(race_area, RACE_PAGES * 4096, PROT_READ);
+        sched_yield();
+    }
+    return NULL;
+}
+
+START_TEST(test_mprotect_write_race)
+{
+    struct sigaction sa = { .sa_sigaction = race_segv, .sa_flags = SA_SIGINFO };
+    struct timespec t0, t;
+    unsigned long writes = 0;
+    pthread_t th;
+
+    race_area = mmap(NULL, RACE_PAGES * 4096, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(race_area, MAP_FAILED);
+    sigaction(SIGSEGV, &sa, NULL);
+    enter();
+    ck_assert_int_eq(pthread_create(&th, NULL, race_protector, NULL), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        for (int i = 0; i < RACE_PAGES; i++, writes++)
+            race_area[i * 4096 + (writes & 4095)] = (char)writes;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while (t.tv_sec - t0.tv_sec < 3);
+    atomic_store(&race_stop, true);
+    pthread_join(th, NULL);
+    printf("mprotect_write_race: %lu writes, %lu write faults\n", writes,
+           atomic_load(&race_faults));
+    ck_assert_uint_gt(atomic_load(&race_faults), 0);
+}
+END_TEST
+
 START_TEST(test_async_in_guest)
 {
     struct sigaction old;
@@ -1043,6 +1106,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_thread_stress);
     tcase_add_test(tc, test_async_in_guest);
+    tcase_add_test(tc, test_mprotect_write_race);
     tcase_add_test(tc, test_eintr_and_restart);
     tcase_add_test(tc, test_mask_defers);
     tcase_add_test(tc, test_blocked_signal_queued);
