@@ -194,29 +194,29 @@ void dune_log_line(enum dune_msg_level level, const char *line, size_t len)
     put(err_fd >= 0 ? err_fd : 2, buf, (size_t)n);
 }
 
-void dune_msg(enum dune_msg_level level, const char *fmt, ...)
+static void vmsg(enum dune_msg_level level, const char *fmt, va_list ap)
 {
     char buf[512];
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+
+    if (n >= 0)
+        dune_log_line(level, buf, n < (int)sizeof buf ? (size_t)n : sizeof buf - 1);
+}
+
+void dune_msg(enum dune_msg_level level, const char *fmt, ...)
+{
     va_list ap;
-    int n;
 
     va_start(ap, fmt);
-    n = vsnprintf(buf, sizeof buf, fmt, ap);
+    vmsg(level, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return;
-    dune_log_line(level, buf, n < (int)sizeof buf ? (size_t)n : sizeof buf - 1);
 }
 
 DUNE_API void dune_message(const char *fmt, ...)
 {
-    char buf[512];
     va_list ap;
-    int n;
 
     va_start(ap, fmt);
-    n = vsnprintf(buf, sizeof buf, fmt, ap);
+    vmsg(DUNE_MSG_WARN, fmt, ap);
     va_end(ap);
-    if (n >= 0)
-        dune_log_line(DUNE_MSG_WARN, buf, n < (int)sizeof buf ? (size_t)n : sizeof buf - 1);
 }
