@@ -72,12 +72,22 @@ rm -f "$status"
     echo
 } >"$job"
 
+# Host directories under /tmp that the guest must still see over its own
+# tmpfs /tmp: the top entries holding the current directory and $work.
+keep=
+for d in "$(pwd)" "$work"; do
+    case $d in
+    /tmp/?*) t=$(echo "$d" | cut -d/ -f1-3)
+        case ":$keep:" in *":$t:"*) ;; *) keep=${keep:+$keep:}$t ;; esac ;;
+    esac
+done
+
 rcfile=$work/qemu-rc-$$
 {
     timeout -k 10 "$tmo" qemu-system-x86_64 -machine q35 -accel tcg,thread="$tcg_thread" -cpu max,phys-bits="$bits" \
         -smp 2 -m "$mem" -display none -monitor none -serial stdio -no-reboot \
         -kernel "$image_kernel" -initrd "$image_initrd" \
-        -append "console=ttyS0 quiet panic=-1 svmjob=$job svmstatus=$status" \
+        -append "console=ttyS0 quiet panic=-1 svmjob=$job svmstatus=$status${keep:+ svmkeep=$keep}" \
         -virtfs local,path=/,mount_tag=hostroot,security_model=none,multidevs=remap </dev/null 2>&1
     echo $? >"$rcfile"
 } | sed -u -E -e 's/\r//g' -e '/SeaBIOS|iPXE|Booting from|Press Ctrl|reboot: Power down|^.?\x1b\[/d'
