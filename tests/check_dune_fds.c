@@ -411,10 +411,7 @@ int main(void)
     SRunner *sr;
     int failed;
 
-    if (access("/dev/kvm", F_OK) != 0) {
-        printf("SKIP: /dev/kvm is absent on this machine\n");
-        return 77;
-    }
+    dune_test_require("check_dune_fds");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_soft_limits);
     tcase_add_test(tc, test_many_threads);

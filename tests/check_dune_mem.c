@@ -336,6 +336,7 @@ int main(void)
     TCase *layout = tcase_create("layout");
     TCase *life = tcase_create("lifecycle");
 
+    dune_test_require("check_dune_mem");
     tcase_set_timeout(layout, 60);
     tcase_add_test(layout, test_frames_translate_back);
     tcase_add_test(layout, test_frames_at_36_bits);

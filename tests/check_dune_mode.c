@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "dune.h"
+#include "dune_test.h"
 
 static bool paravirtual(void)
 {
@@ -174,10 +175,7 @@ int main(void)
     SRunner *sr;
     int failed;
 
-    if (access("/dev/kvm", R_OK | W_OK) != 0) {
-        printf("SKIP: no read-write /dev/kvm\n");
-        return 77;
-    }
+    dune_test_require("check_dune_mode");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_auto);
     tcase_add_test(tc, test_env_cpl3);

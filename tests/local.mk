@@ -99,7 +99,7 @@ if HAVE_DUNE
 if HAVE_CHECK
 check_PROGRAMS += tests/check_dune_mode
 TESTS += tests/check_dune_mode
-tests_check_dune_mode_SOURCES = tests/check_dune_mode.c
+tests_check_dune_mode_SOURCES = tests/check_dune_mode.c tests/dune_test.h
 tests_check_dune_mode_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -DDUNE_RUN='"$(abs_top_builddir)/dune/dune-run"'
 tests_check_dune_mode_LDADD = dune/libdune-core.la $(CHECK_LIBS)
 EXTRA_tests_check_dune_mode_DEPENDENCIES = dune/dune-run dune/libdune-preload.la
