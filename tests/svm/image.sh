@@ -78,8 +78,9 @@ image_prepare() {
     # takes the newer one, which the uffd backend needs (userfaultfd's
     # asynchronous write protection came in 6.7) -- but under QEMU 7.2's
     # multi-threaded TCG it has died of a kernel oops (int3 in __schedule,
-    # text patching racing another vCPU).  Changing the package replaces
-    # the unpacked kernel.
+    # text patching racing another vCPU; guest.sh now defaults to
+    # single-threaded TCG).  Changing the package replaces the unpacked
+    # kernel.
     meta=${SVM_KERNEL_PKG:-linux-image-amd64}
     if [ ! -f "$work/initrd.gz" ] || [ ! -f "$work/kver" ] || [ "$here/init" -nt "$work/initrd.gz" ] ||
         [ "$here/image.sh" -nt "$work/initrd.gz" ] ||
