@@ -44,16 +44,23 @@ static struct sd_range *sd_all; /* every soft-dirty range of every tracker */
 static int sd_pagemap = -1, sd_clear = -1;
 static pid_t sd_pid; /* the fds name this process's /proc/self */
 
+/* Open the /proc files, or, in a forked child, open them anew: the
+ * inherited descriptors name the parent, and a clear through them would
+ * wipe the parent's uncollected writes.  The child owes every page of
+ * every inherited range once (it cannot tell which pages the parent wrote
+ * since its last harvest), then is exact again.  Called with sd_lock. */
 static int open_files(char *why, size_t whylen)
 {
-    if (sd_pid != getpid()) {
-        /* after fork() the inherited fds describe the parent */
+    pid_t pid = getpid();
+    if (sd_pid != pid) {
         if (sd_pagemap >= 0)
             close(sd_pagemap);
         if (sd_clear >= 0)
             close(sd_clear);
         sd_pagemap = sd_clear = -1;
-        sd_pid = getpid();
+        sd_pid = pid;
+        for (struct sd_range *r = sd_all; r; r = r->next)
+            dirty_bits_set_range(r->pending, 0, r->npages);
     }
     if (sd_pagemap < 0)
         sd_pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
@@ -159,7 +166,9 @@ static int sd_track(void *state, uintptr_t start, size_t npages, void **range)
         return -ENOMEM;
     }
     pthread_mutex_lock(&sd_lock);
-    int err = harvest(); /* the new range starts clean */
+    int err = open_files(NULL, 0);
+    if (err == 0)
+        err = harvest(); /* the new range starts clean */
     if (err == 0) {
         r->next = sd_all;
         sd_all = r;
@@ -196,11 +205,12 @@ static long sd_collect(void *state, void *range, size_t first, size_t n, uint64_
     struct sd_range *r = range;
     pthread_mutex_lock(&sd_lock);
     memset(bitmap, 0, DIRTY_WORDS(n) * sizeof(uint64_t));
-    if (sd_pid != getpid()) {
+    int err = open_files(NULL, 0);
+    if (err) {
         pthread_mutex_unlock(&sd_lock);
-        return -ECHILD; /* forked child: dirty.c reports everything */
+        return err; /* dirty.c reports every page */
     }
-    int err = harvest();
+    err = harvest();
     long count = 0;
     for (size_t i = 0; i < n; i++) {
         size_t p = first + i;
