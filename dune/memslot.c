@@ -10,6 +10,22 @@
  * (slots_release_unused, after munmap and the like), so their number
  * follows the live address space.  Pinned slots (the page-table pool) and
  * slots with dirty logging on are kept: the log must not lose a write.
+ *
+ * Released slots are not deleted at once: a few wait, idle, in a bounded
+ * slack (oldest deleted first), and a mapping that appears in one's range
+ * again takes it back without a KVM call.  Re-pointing a slot elsewhere is
+ * not possible (KVM moves a slot's guest-physical range, never its host
+ * one), so only the same host range benefits: the common case of mmap
+ * after munmap, which the kernel places where the last one was.  Keeping
+ * one is safe for the reasons a live slot over a partly unmapped range is:
+ * no guest PTE points into it, the host's munmap made KVM drop its own
+ * translations of the pages, and a slot maps each guest-physical page to
+ * the host page at the same virtual address, so a stale guest translation
+ * can reach only what that address now holds (or fault), never memory of
+ * another address, as a deleted slot's reused guest-physical range could.
+ * Idle slots never have the dirty log on, are not re-created by a fork,
+ * and give way whenever a new slot needs their number or their
+ * guest-physical space.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,6 +43,7 @@ struct slot {
     unsigned id;
     unsigned flags;
     bool pinned;
+    bool idle;             /* nothing maps it: in the slack, see above */
     uint64_t *bitmap;      /* scratch for KVM_GET_DIRTY_LOG, mmap'ed on demand */
     uint64_t *forced;      /* pages to report dirty regardless (after fork) */
 };
@@ -36,6 +53,16 @@ static unsigned nslots;
 static unsigned free_ids[DUNE_MAX_SLOTS]; /* ids given back, reused first */
 static unsigned nfree_ids, next_id;
 static unsigned long replayed;
+
+/* The slack: at most slack_max() idle slots of SLACK_BYTES in all.
+ * DUNE_MEMSLOT_SLACK=N changes the count (0: delete at once). */
+#define SLACK_DEFAULT 8
+#define SLACK_LIMIT 64
+#define SLACK_BYTES (128UL << 20)
+static uintptr_t idle_fifo[SLACK_LIMIT]; /* idle slots' starts, oldest first */
+static unsigned nidle;
+static size_t idle_bytes;
+static int slack;
 
 unsigned slots_count(void)
 {
@@ -62,6 +89,17 @@ static unsigned slot_limit(void)
         dune_vm.max_slots = (unsigned)n;
     }
     return dune_vm.max_slots;
+}
+
+static unsigned slack_max(void)
+{
+    if (!slack) {
+        const char *env = getenv("DUNE_MEMSLOT_SLACK");
+        long n = env && *env ? strtol(env, NULL, 10) : SLACK_DEFAULT;
+
+        slack = 1 + (int)(n < 0 ? 0 : n > SLACK_LIMIT ? SLACK_LIMIT : n);
+    }
+    return (unsigned)slack - 1;
 }
 
 static size_t slot_gpa_len(const struct slot *s)
@@ -96,6 +134,36 @@ static unsigned first_after(uintptr_t a)
             hi = mid;
     }
     return lo;
+}
+
+/* s is mapped again (or about to be logged): out of the slack. */
+static void unidle(struct slot *s)
+{
+    unsigned k = 0;
+
+    while (k < nidle && idle_fifo[k] != s->start)
+        k++;
+    if (k < nidle)
+        memmove(&idle_fifo[k], &idle_fifo[k + 1], (nidle - k - 1) * sizeof idle_fifo[0]);
+    nidle -= k < nidle;
+    idle_bytes -= s->end - s->start;
+    s->idle = false;
+}
+
+static bool delete_slot(unsigned i);
+
+/* Delete the oldest idle slot (slots[] moves).  False if none was idle. */
+static bool evict_idle(void)
+{
+    unsigned i;
+
+    if (!nidle)
+        return false;
+    i = first_after(idle_fifo[0]);
+    unidle(&slots[i]);
+    delete_slot(i); /* if KVM refuses, it stays, no longer idle: the next
+                       release in its range tries again */
+    return true;
 }
 
 int slot_find_hva(uintptr_t hva, uintptr_t *start, uintptr_t *end, uint64_t *gpa)
@@ -146,6 +214,8 @@ static int insert_slot(struct slot *s)
     unsigned i;
     int r;
 
+    while (nslots >= slot_limit() && evict_idle())
+        ;
     if (nslots >= slot_limit()) {
         say_out_of_slots("dune: all %lu KVM memslots in use; cannot mirror %#lx-%#lx\n", nslots,
                          s->start, s->end);
@@ -172,9 +242,13 @@ static int add_slot(uintptr_t start, uintptr_t end)
     struct slot s = { .start = start, .end = end };
     int r;
 
+    while (nslots >= slot_limit() && evict_idle())
+        ;
     if (nslots >= slot_limit())
         return insert_slot(&s); /* says why */
     s.gpa = gpa_ram_alloc(slot_gpa_len(&s));
+    while (s.gpa == GPA_NONE && evict_idle())
+        s.gpa = gpa_ram_alloc(slot_gpa_len(&s));
     if (s.gpa == GPA_NONE) {
         say_out_of_slots("dune: guest-physical space (%lu bits) exhausted; cannot mirror "
                          "%#lx-%#lx\n", gpa_bits(), start, end);
@@ -214,9 +288,28 @@ static bool delete_slot(unsigned i)
     return true;
 }
 
+/* Put unused slots[i] in the slack, making room by deleting the oldest
+ * idle ones.  False if it does not fit at all. */
+static bool make_idle(unsigned i)
+{
+    uintptr_t start = slots[i].start;
+    size_t len = slots[i].end - start;
+
+    if (!slack_max() || len > SLACK_BYTES)
+        return false;
+    while ((nidle >= slack_max() || idle_bytes + len > SLACK_BYTES) && evict_idle())
+        ;
+    i = first_after(start); /* slots[] may have moved */
+    slots[i].idle = true;
+    idle_fifo[nidle++] = start;
+    idle_bytes += len;
+    return true;
+}
+
 /*
  * After [start, end) lost its mapping: release the slots there that no
- * guest PTE points into any more.  Caller holds dune_vm.lock.
+ * guest PTE points into any more (into the slack, or deleted).  Caller
+ * holds dune_vm.lock.
  */
 void slots_release_unused(uintptr_t start, uintptr_t end)
 {
@@ -226,12 +319,16 @@ void slots_release_unused(uintptr_t start, uintptr_t end)
     end = (end + SLOT_ALIGN - 1) & ~(SLOT_ALIGN - 1);
     for (i = first_after(start); i < nslots && slots[i].start < end;) {
         struct slot *s = &slots[i];
-        if (s->pinned || (s->flags & KVM_MEM_LOG_DIRTY_PAGES) ||
+        uintptr_t at = s->start;
+
+        if (s->idle || s->pinned || (s->flags & KVM_MEM_LOG_DIRTY_PAGES) ||
             pt_range_mapped(s->start, s->end)) {
             i++;
             continue;
         }
-        if (!delete_slot(i))
+        if (make_idle(i))
+            i = first_after(at) + 1; /* evictions may have moved it */
+        else if (!delete_slot(i))
             i++; /* still KVM's: step over it (else slots[i] is the next) */
     }
 }
@@ -244,19 +341,27 @@ static int cover_gaps(uintptr_t start, uintptr_t end)
     unsigned i;
     int r;
 
-    for (i = first_after(start); i < nslots && pos < end; i++) {
-        if (slots[i].start >= end)
-            break;
-        if (slots[i].start > pos) {
-            r = add_slot(pos, slots[i].start);
-            if (r < 0)
-                return r;
-            i++; /* the new slot was inserted before slots[i] */
+    /* Idle slots here are in use again; out of the slack first, so that
+     * making room for a new slot below cannot delete them. */
+    for (i = first_after(start); i < nslots && slots[i].start < end; i++)
+        if (slots[i].idle)
+            unidle(&slots[i]);
+    /* By address: making room may delete other slots and move slots[]. */
+    while (pos < end) {
+        uintptr_t gap_end = end;
+
+        i = first_after(pos);
+        if (i < nslots && slots[i].start <= pos) {
+            pos = slots[i].end;
+            continue;
         }
-        pos = slots[i].end;
+        if (i < nslots && slots[i].start < end)
+            gap_end = slots[i].start;
+        r = add_slot(pos, gap_end);
+        if (r < 0)
+            return r;
+        pos = gap_end;
     }
-    if (pos < end)
-        return add_slot(pos, end);
     return 0;
 }
 
@@ -287,6 +392,31 @@ static void *map_bitmap(const struct slot *s)
     return p < 0 && p > -4096 ? NULL : (void *)p;
 }
 
+/* Forget the idle slots without telling KVM (a forked child's new VM
+ * never had them): the slack costs a fork nothing. */
+static void drop_idle(void)
+{
+    unsigned kept = 0;
+
+    for (unsigned i = 0; i < nslots; i++) {
+        struct slot *s = &slots[i];
+
+        if (!s->idle) {
+            if (kept != i)
+                slots[kept] = *s;
+            kept++;
+            continue;
+        }
+        gpa_ram_free(s->gpa, slot_gpa_len(s));
+        free_ids[nfree_ids++] = s->id;
+        unmap_bitmap(s, s->bitmap);
+        unmap_bitmap(s, s->forced);
+    }
+    nslots = kept;
+    nidle = 0;
+    idle_bytes = 0;
+}
+
 /*
  * A forked child has a new VM: register the same slots again, at the same
  * guest-physical addresses (its page tables are a copy of ours).  The
@@ -298,6 +428,7 @@ int slots_replay(void)
 {
     replayed = 0;
     arch_vm_tune(); /* a new VM */
+    drop_idle();
     for (unsigned i = 0; i < nslots; i++) {
         struct slot *s = &slots[i];
         int r = set_region(s);
@@ -329,6 +460,8 @@ void slots_reset(void)
     }
     memset(slots, 0, nslots * sizeof slots[0]);
     nslots = 0;
+    nidle = 0;
+    idle_bytes = 0;
     nfree_ids = next_id = 0;
     gpa_reset();
 }
@@ -344,6 +477,8 @@ int slots_set_dirty_log(uintptr_t start, uintptr_t end, bool on)
 
         if (s->end <= start || s->start >= end || (s->flags & KVM_MEM_LOG_DIRTY_PAGES) == want)
             continue;
+        if (s->idle)
+            unidle(s); /* a logged slot is kept, never idle */
         if (on && !s->bitmap && !(s->bitmap = map_bitmap(s)))
             return -ENOMEM;
         s->flags = (s->flags & ~KVM_MEM_LOG_DIRTY_PAGES) | want;
@@ -431,8 +566,8 @@ long slots_dirty_read_clear(uintptr_t start, uintptr_t end, uint64_t *bitmap,
         uintptr_t a, b;
         long n;
 
-        if (s->end <= start || s->start >= end)
-            continue;
+        if (s->end <= start || s->start >= end || s->idle)
+            continue; /* idle: nothing maps it, nothing was written */
         if (!(s->flags & KVM_MEM_LOG_DIRTY_PAGES))
             return -ENODATA;
         a = s->start > start ? s->start : start;

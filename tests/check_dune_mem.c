@@ -3,13 +3,15 @@
  * every PTE frame is a guest-physical address below the layout's width that
  * translates back to its page; memslots are given back when the memory
  * under them goes, so their number follows the live address space (churn,
- * brk, mremap, fork); a sparse touch of more than 32 GiB works; and
+ * brk, mremap, fork) plus a bounded slack of released ones kept for reuse;
+ * a sparse touch of more than 32 GiB works; and
  * running out of slots is reported, not a silent SIGSEGV.
  */
 #define _GNU_SOURCE
 #include <check.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,9 @@
 
 #define PG 4096UL
 #define CHUNK (2UL << 20)
+/* Released slots memslot.c keeps for reuse by default: the bounds below
+ * that follow the live address space allow that many more. */
+#define SLACK 8
 
 static unsigned memslots(void)
 {
@@ -169,7 +174,7 @@ START_TEST(test_churn_at_random_hints)
     enter();
     before = memslots();
     churn(CHURN);
-    ck_assert_msg(memslots() <= before + 4, "memslots %u before, %u after %u mmap/munmap",
+    ck_assert_msg(memslots() <= before + 4 + SLACK, "memslots %u before, %u after %u mmap/munmap",
                   before, memslots(), CHURN);
 }
 END_TEST
@@ -212,7 +217,7 @@ START_TEST(test_brk_shrink_gives_back)
         grown[0] = 1;
         ck_assert_int_eq(brk(old), 0);
     }
-    ck_assert_uint_le(memslots(), before + 2);
+    ck_assert_uint_le(memslots(), before + 2 + SLACK);
 }
 END_TEST
 
@@ -248,7 +253,7 @@ START_TEST(test_mremap_moves_give_back)
         q[len - 1] = (char)i;
         p = q;
     }
-    ck_assert_uint_le(memslots(), before + 4);
+    ck_assert_uint_le(memslots(), before + 4 + SLACK);
 }
 END_TEST
 
@@ -297,7 +302,7 @@ START_TEST(test_sparse_touch_past_32g)
         ck_assert_int_eq(p[o + (o / CHUNK % 512) * PG], (char)(o / CHUNK));
     ck_assert_uint_gt(memslots(), before + 16384);
     ck_assert_int_eq(munmap(p, SPARSE), 0);
-    ck_assert_uint_le(memslots(), before + 2);
+    ck_assert_uint_le(memslots(), before + 2 + SLACK);
 }
 END_TEST
 
@@ -330,12 +335,227 @@ START_TEST(test_limit_is_enomem)
 }
 END_TEST
 
+/* ---- the slack: released slots kept for the next mapping there ---- */
+
+/* 1 MiB at the start of a 2 MiB unit nothing else uses, written. */
+static char *map_unit(void)
+{
+    for (;;) {
+        char *want = (char *)((uintptr_t)random_hint() & ~(CHUNK - 1));
+        char *p = mmap(want, CHUNK / 2, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        if (p == want) {
+            p[0] = 1;
+            return p;
+        }
+        ck_assert_msg(p == MAP_FAILED && errno == EEXIST, "mmap at %p: %p, %s", (void *)want,
+                      (void *)p, strerror(errno));
+    }
+}
+
+static uint64_t frame_of(const void *va)
+{
+    uint64_t *pte = dune_pte_lookup(va);
+
+    ck_assert_ptr_nonnull(pte);
+    ck_assert(*pte & DUNE_PTE_P);
+    return *pte & DUNE_PTE_ADDR;
+}
+
+/* mmap, munmap, mmap at the same place: the slot stays over the munmap and
+ * serves the new mapping (same count, same guest-physical frame), which
+ * is fresh memory. */
+START_TEST(test_released_slot_is_reused)
+{
+    enter();
+    char *p = map_unit();
+    uint64_t frame = frame_of(p);
+    unsigned n = memslots();
+
+    ck_assert_int_eq(munmap(p, CHUNK / 2), 0);
+    ck_assert_uint_eq(memslots(), n);
+    ck_assert_ptr_eq(mmap(p, CHUNK / 2, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0), p);
+    ck_assert_int_eq(p[0], 0);
+    p[0] = 2;
+    ck_assert_int_eq(p[0], 2);
+    ck_assert_uint_eq(memslots(), n);
+    ck_assert_uint_eq(frame_of(p), frame);
+    check_all_frames();
+}
+END_TEST
+
+/* DUNE_MEMSLOT_SLACK=0: no slack, a released slot is deleted at once. */
+START_TEST(test_no_slack_deletes_at_once)
+{
+    setenv("DUNE_MEMSLOT_SLACK", "0", 1);
+    enter();
+    unsigned before = memslots();
+    char *p = map_unit();
+
+    ck_assert_uint_eq(memslots(), before + 1);
+    ck_assert_int_eq(munmap(p, CHUNK / 2), 0);
+    ck_assert_uint_eq(memslots(), before);
+}
+END_TEST
+
+/* Released in many places: the slack keeps the latest SLACK, no more. */
+START_TEST(test_slack_is_bounded)
+{
+    enter();
+    unsigned before = memslots();
+
+    for (int i = 0; i < 5 * SLACK; i++) {
+        char *p = map_unit();
+        ck_assert_int_eq(munmap(p, CHUNK / 2), 0);
+        ck_assert_uint_le(memslots(), before + SLACK);
+    }
+    ck_assert_uint_eq(memslots(), before + SLACK);
+}
+END_TEST
+
+/* Fork, and the slots the child's new VM has at once (its mappings work). */
+static unsigned child_memslots(void)
+{
+    int fds[2], status;
+    unsigned n = 0;
+    pid_t pid;
+
+    ck_assert_int_eq(pipe(fds), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        char *p;
+        bool ok;
+
+        n = memslots();
+        p = mmap(NULL, CHUNK / 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        ok = p != MAP_FAILED && dune_active();
+        if (ok) {
+            p[1] = 3;
+            ok = p[1] == 3 && munmap(p, CHUNK / 2) == 0;
+        }
+        _exit(write(fds[1], &n, sizeof n) == sizeof n && ok ? 0 : 1);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ck_assert_int_eq(read(fds[0], &n, sizeof n), sizeof n);
+    close(fds[0]);
+    close(fds[1]);
+    return n;
+}
+
+/* A forked child's new VM gets the live slots only: with the slack full
+ * it re-creates as many as with it empty. */
+START_TEST(test_slack_not_replayed_by_fork)
+{
+    unsigned before, empty, full;
+
+    enter();
+    empty = child_memslots();
+    before = memslots();
+    for (int i = 0; i < 2 * SLACK; i++)
+        ck_assert_int_eq(munmap(map_unit(), CHUNK / 2), 0);
+    ck_assert_uint_eq(memslots(), before + SLACK);
+    full = child_memslots();
+    ck_assert_msg(full == empty, "child re-created %u slots with the slack full, %u with it empty",
+                  full, empty);
+}
+END_TEST
+
+/* At the memslot limit idle slots give way: as many mappings fit as
+ * without them. */
+START_TEST(test_slack_gives_way_at_limit)
+{
+    enum { LIMIT = 64, N = 200 };
+    char *keep[N];
+    int n = 0;
+    unsigned live;
+
+    setenv("DUNE_MAX_MEMSLOTS", "64", 1);
+    enter();
+    for (int i = 0; i < 2 * SLACK; i++)
+        ck_assert_int_eq(munmap(map_unit(), CHUNK / 2), 0);
+    live = memslots() - SLACK;
+    for (; n < N; n++) {
+        keep[n] = mmap(random_hint(), 65536, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (keep[n] == MAP_FAILED) {
+            ck_assert_int_eq(errno, ENOMEM);
+            break;
+        }
+        keep[n][0] = 1;
+    }
+    ck_assert_msg(n >= LIMIT - (int)live, "%d mappings fitted beside %u live slots", n, live);
+    ck_assert_uint_le(memslots(), LIMIT);
+    for (int i = 0; i < n; i++)
+        ck_assert_int_eq(munmap(keep[i], 65536), 0);
+}
+END_TEST
+
+/* Out of guest-physical space (34 bits: 12 GiB for RAM) idle slots give
+ * theirs back: mapping until ENOMEM leaves none of them behind. */
+START_TEST(test_slack_gives_way_when_gpa_runs_out)
+{
+    enum { N = 1000 };
+    const size_t len = 32UL << 20; /* mirrored at once, one slot each */
+    int n = 0;
+    unsigned live;
+
+    setenv("DUNE_GPA_BITS", "34", 1);
+    enter();
+    for (int i = 0; i < 2 * SLACK; i++)
+        ck_assert_int_eq(munmap(map_unit(), CHUNK / 2), 0);
+    live = memslots() - SLACK;
+    for (; n < N; n++) {
+        char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED) {
+            ck_assert_int_eq(errno, ENOMEM);
+            break;
+        }
+        p[len - 1] = 1;
+    }
+    ck_assert_int_lt(n, N);
+    ck_assert_msg(memslots() <= live + n + 1, "%u slots for %u live and %d new mappings",
+                  memslots(), live, n);
+}
+END_TEST
+
+/* The dirty log of a slot taken back from the slack starts afresh: pages
+ * written before the munmap, while it was logged, are not reported. */
+START_TEST(test_dirty_log_after_reuse)
+{
+    uint64_t bm[CHUNK / PG / 64];
+    char *p;
+
+    enter();
+    p = map_unit();
+    ck_assert_int_eq(dune_dirty_log_enable(p, CHUNK / 2, 1), 0);
+    ck_assert_int_ge(dune_dirty_log_read_clear(p, CHUNK / 2, bm), 0);
+    p[3 * PG] = 1;
+    ck_assert_int_eq(dune_dirty_log_enable(p, CHUNK / 2, 0), 0);
+    unsigned n = memslots();
+    ck_assert_int_eq(munmap(p, CHUNK / 2), 0);
+    ck_assert_uint_eq(memslots(), n); /* idle, in the slack */
+    ck_assert_ptr_eq(mmap(p, CHUNK / 2, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0), p);
+    ck_assert_int_eq(dune_dirty_log_enable(p, CHUNK / 2, 1), 0);
+    p[7 * PG] = 1;
+    ck_assert_int_eq(dune_dirty_log_read_clear(p, CHUNK / 2, bm), 1);
+    ck_assert_uint_eq(bm[0], 1ULL << 7);
+    ck_assert_uint_eq(memslots(), n);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("dune_mem");
     TCase *layout = tcase_create("layout");
     TCase *life = tcase_create("lifecycle");
+    TCase *slack = tcase_create("slack");
 
+    unsetenv("DUNE_MEMSLOT_SLACK"); /* the bounds assume the default */
     dune_test_require("check_dune_mem");
     tcase_set_timeout(layout, 60);
     tcase_add_test(layout, test_frames_translate_back);
@@ -352,6 +572,15 @@ int main(void)
     tcase_add_test(life, test_churn_at_random_hints);
     tcase_add_test(life, test_sparse_touch_past_32g);
     suite_add_tcase(s, life);
+    tcase_set_timeout(slack, 60);
+    tcase_add_test(slack, test_released_slot_is_reused);
+    tcase_add_test(slack, test_no_slack_deletes_at_once);
+    tcase_add_test(slack, test_slack_is_bounded);
+    tcase_add_test(slack, test_slack_not_replayed_by_fork);
+    tcase_add_test(slack, test_slack_gives_way_at_limit);
+    tcase_add_test(slack, test_slack_gives_way_when_gpa_runs_out);
+    tcase_add_test(slack, test_dirty_log_after_reuse);
+    suite_add_tcase(s, slack);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
