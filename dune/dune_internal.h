@@ -56,6 +56,10 @@ static inline long dune_sys6(long nr, long a1, long a2, long a3, long a4, long a
 #define dune_sys3(nr, a, b, c) dune_sys6((nr), (long)(a), (long)(b), (long)(c), 0, 0, 0)
 #define dune_ioctl(fd, req, arg) dune_sys3(16 /* SYS_ioctl */, (fd), (req), (arg))
 
+/* Zeroed memory for a large table, outside our data (table.c); NULL if
+ * the mapping fails. */
+void *dune_table_alloc(size_t bytes);
+
 /* ---- guest-physical layout (gpa.c): the only place that knows it ---- */
 #define GPA_NONE (~(uint64_t)0)
 #define GPA_POOL_CHUNKS 128             /* page-table pool: up to 256 MiB */

@@ -40,9 +40,9 @@ static uintptr_t pool_base;
 
 /* Free RAM ranges, sorted, never adjacent (merged on free). */
 #define MAX_FREE (DUNE_MAX_SLOTS + 2)
-static struct {
+static struct free_range {
     uint64_t start, end;
-} freel[MAX_FREE];
+} *freel; /* [MAX_FREE], allocated by gpa_init (table.c says why) */
 static unsigned nfree;
 
 unsigned gpa_bits(void)
@@ -81,6 +81,10 @@ int gpa_init(unsigned cpu_bits)
     const char *why = "the CPU reports";
     void *scratch;
 
+    if (!freel && !(freel = dune_table_alloc(MAX_FREE * sizeof freel[0]))) {
+        dune_set_error(-ENOMEM, "no memory for the guest-physical free list");
+        return -ENOMEM;
+    }
     bits = cpu_bits > 52 ? 52 : cpu_bits;
     if (env && *env) {
         char *end;
@@ -123,7 +127,7 @@ int gpa_init(unsigned cpu_bits)
 void gpa_reset(void)
 {
     nfree = 0;
-    if (top > GPA_RAM) {
+    if (freel && top > GPA_RAM) {
         freel[0].start = GPA_RAM;
         freel[0].end = top;
         nfree = 1;

@@ -17,6 +17,7 @@ dune_libdune_core_la_SOURCES = \
 	dune/trace.c \
 	dune/fds.c \
 	dune/log.c \
+	dune/table.c \
 	dune/log.h \
 	dune/enter.c \
 	dune/priv.c \

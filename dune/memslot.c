@@ -48,9 +48,9 @@ struct slot {
     uint64_t *forced;      /* pages to report dirty regardless (after fork) */
 };
 
-static struct slot slots[DUNE_MAX_SLOTS]; /* sorted by start, never overlapping */
+static struct slot *slots; /* [DUNE_MAX_SLOTS], sorted by start, never overlapping */
 static unsigned nslots;
-static unsigned free_ids[DUNE_MAX_SLOTS]; /* ids given back, reused first */
+static unsigned *free_ids; /* [DUNE_MAX_SLOTS], ids given back, reused first */
 static unsigned nfree_ids, next_id;
 static unsigned long replayed;
 
@@ -209,6 +209,16 @@ static void say_out_of_slots(const char *fmt, unsigned long a, unsigned long b, 
         dune_sys3(1 /* write */, 2, buf, n < (int)sizeof buf ? n : (int)sizeof buf - 1);
 }
 
+/* slots[] and free_ids[], at the first slot (table.c says why not in bss). */
+static int tables_alloc(void)
+{
+    if (!free_ids)
+        free_ids = dune_table_alloc(DUNE_MAX_SLOTS * sizeof free_ids[0]);
+    if (free_ids && !slots)
+        slots = dune_table_alloc(DUNE_MAX_SLOTS * sizeof slots[0]);
+    return slots ? 0 : -ENOMEM;
+}
+
 static int insert_slot(struct slot *s)
 {
     unsigned i;
@@ -221,6 +231,8 @@ static int insert_slot(struct slot *s)
                          s->start, s->end);
         return -ENOSPC;
     }
+    if (!slots && tables_alloc() < 0)
+        return -ENOMEM;
     s->id = nfree_ids ? free_ids[--nfree_ids] : next_id++;
     r = set_region(s);
     if (r < 0) {
@@ -458,7 +470,8 @@ void slots_reset(void)
         unmap_bitmap(&slots[i], slots[i].bitmap);
         unmap_bitmap(&slots[i], slots[i].forced);
     }
-    memset(slots, 0, nslots * sizeof slots[0]);
+    if (nslots)
+        memset(slots, 0, nslots * sizeof slots[0]);
     nslots = 0;
     nidle = 0;
     idle_bytes = 0;

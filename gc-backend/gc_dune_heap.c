@@ -29,7 +29,11 @@
 
 #include "gc_dune_internal.h"
 
-struct region regions[MAX_REGIONS];
+/* [MAX_REGIONS], mapped at the first record: in our bss it would be a root
+ * that libgc scans at every collection and counts when it decides how
+ * often to collect (1.5 MB; see dune/table.c).  Set before nregions
+ * first grows, so whoever sees an entry sees the table. */
+_Atomic(struct region *) regions;
 atomic_uint nregions;
 atomic_bool regions_lost;
 static unsigned identified_upto; /* entries already classified */
@@ -68,8 +72,25 @@ void find_gc_image(void)
         dl_iterate_phdr(find_gc_image_cb, sym);
 }
 
+static bool regions_alloc(void)
+{
+    struct region *none = NULL;
+    void *t = (void *)syscall(SYS_mmap, NULL, MAX_REGIONS * sizeof(struct region),
+                              PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                              -1, 0);
+    if (t == MAP_FAILED)
+        return false;
+    if (!atomic_compare_exchange_strong(&regions, &none, t))
+        syscall(SYS_munmap, t, MAX_REGIONS * sizeof(struct region)); /* another thread won */
+    return true;
+}
+
 static void record_region(void *p, size_t len)
 {
+    if (!atomic_load(&regions) && !regions_alloc()) {
+        atomic_store(&regions_lost, true);
+        return;
+    }
     unsigned i = atomic_fetch_add(&nregions, 1);
     if (i >= MAX_REGIONS) {
         atomic_store(&regions_lost, true);

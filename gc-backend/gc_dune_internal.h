@@ -85,7 +85,7 @@ struct region {
  * address space, touched only as used) cover heaps of hundreds of GiB;
  * beyond that we stop rather than risk an unseen heap section. */
 #define MAX_REGIONS 65536
-extern struct region regions[MAX_REGIONS];
+extern _Atomic(struct region *) regions; /* [MAX_REGIONS] */
 extern atomic_uint nregions;     /* entries claimed */
 extern atomic_bool regions_lost; /* table overflowed */
 /* Entries claimed and within the table (each still to be checked for

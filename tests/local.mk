@@ -61,6 +61,10 @@ endif
 TESTS += tests/check_exports.sh
 EXTRA_DIST += tests/check_exports.sh
 
+# ... and keep their writable data small: a collector scans it as roots.
+TESTS += tests/check_roots.sh
+EXTRA_DIST += tests/check_roots.sh
+
 # Whether Dune can be used here, for the shell suites (tests/dune_usable.sh):
 # the same test as tests/dune_test.h.
 if HAVE_DUNE

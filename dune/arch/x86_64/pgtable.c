@@ -41,7 +41,8 @@ static uint64_t pool_gpa;
  */
 #define MAX_TABLES (POOL_SIZE / PAGE_SIZE)
 #define QUARANTINE 512
-static uint32_t freeq[MAX_TABLES]; /* table index in the pool */
+static uint32_t *freeq; /* [MAX_TABLES], table index in the pool (table.c:
+                          * why not in bss) */
 static unsigned freeq_head, freeq_n;
 
 /* Reserve the pool's host range (memory comes chunk by chunk) and give it
@@ -49,11 +50,14 @@ static unsigned freeq_head, freeq_n;
  * and the count of memslots stays independent of the tables in use. */
 static int pool_reserve(void)
 {
-    long p = dune_sys6(9 /* mmap */, 0, POOL_SIZE + POOL_CHUNK, PROT_NONE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    long p;
     uintptr_t base;
     int r;
 
+    if (!freeq && !(freeq = dune_table_alloc(MAX_TABLES * sizeof freeq[0])))
+        return -ENOMEM;
+    p = dune_sys6(9 /* mmap */, 0, POOL_SIZE + POOL_CHUNK, PROT_NONE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p < 0 && p > -4096)
         return (int)p;
     base = ((uintptr_t)p + POOL_CHUNK - 1) & ~(POOL_CHUNK - 1);
