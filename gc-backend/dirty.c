@@ -110,15 +110,19 @@ static void tracker_free(struct dirty_tracker *t)
 }
 
 /* Checking mode's default reference: one that cannot change what the
- * program can do.  uffd sees kernel writes and never faults the program;
- * only when it is unusable, or is the backend being checked, mprotect
- * (whose protection makes system calls writing tracked pages fail with
- * EFAULT unless they are noted first, see dirty_note_write). */
+ * program can do, and never the backend being checked (two trackers of
+ * one kind on the same pages see each other's faults, not the program's
+ * writes).  uffd sees kernel writes and never faults the program; then
+ * mprotect (whose protection makes system calls writing tracked pages fail
+ * with EFAULT unless they are noted first, see dirty_note_write); for
+ * mprotect itself without uffd (a kernel before 6.7), softdirty. */
 static enum dirty_backend default_reference(enum dirty_backend checked)
 {
     if (checked != DIRTY_UFFD && dirty_probe(DIRTY_UFFD, NULL, 0) == 0)
         return DIRTY_UFFD;
-    return DIRTY_MPROTECT;
+    if (checked != DIRTY_MPROTECT)
+        return DIRTY_MPROTECT;
+    return DIRTY_SOFTDIRTY;
 }
 
 /* Open `want` (or the auto choice); with `checking`, checked against ref
@@ -159,9 +163,11 @@ static int open_tracker(enum dirty_backend want, bool checking, enum dirty_backe
     bool dflt = checking && ref == DIRTY_AUTO;
     if (err == 0 && dflt)
         ref = default_reference(t->id);
-    if (err == 0 && checking && ref == DIRTY_UFFD && t->id == DIRTY_UFFD) {
-        /* a page can be registered with one userfaultfd only */
-        dirty_append(t->why, sizeof(t->why), "; cannot be checked against itself");
+    if (err == 0 && checking && ref == t->id) {
+        /* uffd: a page can be registered with one userfaultfd only; the
+         * others would see each other's clears and faults */
+        dirty_append(t->why, sizeof(t->why), "; %s cannot be checked against itself",
+                     dirty_backend_name(ref));
         err = -EINVAL;
     } else if (err == 0 && checking) {
         char rr[384] = "";

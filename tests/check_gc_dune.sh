@@ -84,23 +84,42 @@ knob() {
         failed=$((failed + 1))
     fi
 }
+# The source is mprotect, which every kernel has (uffd needs 6.7).
 knob "GC_DUNE_HOLD=abc" "gc-dune: GC_DUNE_HOLD=abc: not a number from 0 to 255; using 32" \
-    GC_DUNE_BACKEND=uffd GC_DUNE_HOLD=abc
+    GC_DUNE_BACKEND=mprotect GC_DUNE_HOLD=abc
 knob "DIRTY_HOLD=abc" "dirty: DIRTY_HOLD=abc: not a number from 0 to 255; using 32" \
-    GC_DUNE_BACKEND=uffd DIRTY_HOLD=abc
+    GC_DUNE_BACKEND=mprotect DIRTY_HOLD=abc
 knob "GC_DUNE_BACKEND=bogus" "gc-dune: GC_DUNE_BACKEND=bogus: not a backend" \
     GC_DUNE_BACKEND=bogus
 knob "GC_DUNE_FEED=bogus" "gc-dune: GC_DUNE_FEED=bogus: not soft or manual; using soft" \
-    GC_DUNE_BACKEND=uffd GC_DUNE_FEED=bogus
+    GC_DUNE_BACKEND=mprotect GC_DUNE_FEED=bogus
 knob "GC_DUNE_VERBOSE=loud" "gc-dune: GC_DUNE_VERBOSE=loud: not a number from 0 to 2; using 0" \
-    GC_DUNE_BACKEND=uffd GC_DUNE_VERBOSE=loud
-# GC_DUNE_CHECK=1: the default reference, named in the verbose line.
+    GC_DUNE_BACKEND=mprotect GC_DUNE_VERBOSE=loud
+# GC_DUNE_CHECK=1: the default reference, named in the verbose line: for
+# mprotect, uffd where the kernel has it (6.7), else softdirty, else none
+# (never mprotect itself).
 echo "=== GC_DUNE_CHECK=1"
+if GC_DUNE_BACKEND=uffd GC_DUNE_EXPECT=uffd $safety >/dev/null 2>&1; then
+    want="checked against uffd (the default reference)"
+elif GC_DUNE_BACKEND=softdirty GC_DUNE_EXPECT=softdirty $safety >/dev/null 2>&1; then
+    want="checked against softdirty (the default reference)"
+else
+    want="checked against softdirty (the default reference), which is unusable"
+fi
 if GC_DUNE_BACKEND=mprotect GC_DUNE_CHECK=1 GC_DUNE_VERBOSE=1 $safety 2>&1 >/dev/null |
-    grep -q "^gc-dune: dirty pages from mprotect (.*checked against uffd (the default reference)"; then
+    grep -qF "$want"; then
     passed=$((passed + 1))
 else
-    echo "--- GC_DUNE_CHECK=1 did not check against uffd"
+    echo "--- GC_DUNE_CHECK=1 with mprotect: no line with '$want'"
+    failed=$((failed + 1))
+fi
+# A backend checked against itself is refused, in one line.
+echo "=== GC_DUNE_CHECK=mprotect on mprotect"
+if GC_DUNE_BACKEND=mprotect GC_DUNE_CHECK=mprotect $safety 2>&1 >/dev/null |
+    grep -q "mprotect cannot be checked against itself"; then
+    passed=$((passed + 1))
+else
+    echo "--- GC_DUNE_CHECK=mprotect on mprotect was not refused"
     failed=$((failed + 1))
 fi
 
