@@ -35,20 +35,34 @@ summarize() {
          /Collector appears to work|Test failed|gc-dune: (backend|checking)/' "$out" | tail -3
 }
 
+# uffd needs asynchronous write protection (Linux 6.7): its runs only
+# where the kernel has it.  Not having it is no failure of ours, and the
+# rest of the suite still counts, so the suite does not turn into a skip;
+# the line says what did not run and why.
+uffd_why=$("$top/tests/dirty-usable" uffd)
+uffd_rc=$?
+uffd_runs() {
+    [ $uffd_rc -eq 0 ] && return 0
+    echo "SKIP: the 3 uffd runs (not counted): $uffd_why"
+    return 1
+}
+
 run fail "libgc only, no dirty source" "$work/gctest-plain"
 run pass "linked, default source (auto)" GC_DUNE_VERBOSE=1 "$work/gctest-linked"
-run pass "linked, auto without Dune (uffd here)" GC_DUNE_VERBOSE=1 DUNE_DISABLE=1 \
+run pass "linked, auto without Dune" GC_DUNE_VERBOSE=1 DUNE_DISABLE=1 \
     "$work/gctest-linked"
 run pass "linked, mprotect" GC_DUNE_VERBOSE=1 GC_DUNE_BACKEND=mprotect "$work/gctest-linked"
-run pass "linked, uffd" GC_DUNE_VERBOSE=1 GC_DUNE_BACKEND=uffd "$work/gctest-linked"
-# Checking mode, both ways round: abort on any page the reference saw
-# written and the backend missed.  (These runs found two uffd bugs: a
-# forked child re-registering through the parent's userfaultfd, and
-# discarded/zero pages counted as written.)
-run pass "linked, uffd checked against mprotect" GC_DUNE_VERBOSE=1 GC_DUNE_BACKEND=uffd \
-    GC_DUNE_CHECK=mprotect "$work/gctest-linked"
-run pass "linked, mprotect checked against uffd" GC_DUNE_VERBOSE=1 GC_DUNE_BACKEND=mprotect \
-    GC_DUNE_CHECK=uffd "$work/gctest-linked"
+if uffd_runs; then
+    run pass "linked, uffd" GC_DUNE_VERBOSE=1 GC_DUNE_BACKEND=uffd "$work/gctest-linked"
+    # Checking mode, both ways round: abort on any page the reference saw
+    # written and the backend missed.  (These runs found two uffd bugs: a
+    # forked child re-registering through the parent's userfaultfd, and
+    # discarded/zero pages counted as written.)
+    run pass "linked, uffd checked against mprotect" GC_DUNE_VERBOSE=1 GC_DUNE_BACKEND=uffd \
+        GC_DUNE_CHECK=mprotect "$work/gctest-linked"
+    run pass "linked, mprotect checked against uffd" GC_DUNE_VERBOSE=1 GC_DUNE_BACKEND=mprotect \
+        GC_DUNE_CHECK=uffd "$work/gctest-linked"
+fi
 run pass "gc-dune-run, default source (auto)" GC_DUNE_VERBOSE=1 \
     "$top/gc-backend/gc-dune-run" "$work/gctest-plain"
 if dune_runs; then

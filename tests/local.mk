@@ -74,6 +74,13 @@ tests_dune_usable_LDADD = dune/libdune-core.la
 endif
 EXTRA_DIST += tests/dune_usable.sh
 
+# Whether a dirty-page source can be used here (uffd needs Linux 6.7,
+# softdirty CONFIG_MEM_SOFT_DIRTY), for the shell suites.
+check_PROGRAMS += tests/dirty-usable
+tests_dirty_usable_SOURCES = tests/dirty_usable.c
+tests_dirty_usable_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/gc-backend
+tests_dirty_usable_LDADD = $(DIRTY_LIBS)
+
 # make install DESTDIR=..., then a program built with pkg-config gc-dune.
 TESTS += tests/check_install.sh
 EXTRA_DIST += tests/check_install.sh
