@@ -147,7 +147,7 @@ int dune_enter(const struct dune_options *opts)
         return -EINVAL;
     if ((r = resolve_mode(opts, &m)) < 0 || (r = take_vcpu(m, &v)) < 0)
         return r;
-    r = arch_vcpu_setup(v, 0, 0);
+    r = arch_vcpu_setup(v);
     if (r < 0) {
         dune_set_error(r, "cannot set up the vCPU: %s", strerror(-r));
         vcpu_release(v);
@@ -155,7 +155,7 @@ int dune_enter(const struct dune_options *opts)
     }
     dune_log_init(); /* after the VM: its descriptor goes where the VM's went */
     dune_self = v;
-    return dune_enter_trampoline(&v->enter_rsp, v->host_stack_top, v);
+    return arch_enter(v);
 }
 
 /* The hypercall brings the thread back natively (dune_self is NULL then);
@@ -168,7 +168,7 @@ int dune_leave(void)
 
     if (!v)
         return -ENOTCONN;
-    r = dune_leave_hc();
+    r = arch_leave();
     if (r == 0) {
         tlb_batch_forget();
         vcpu_release(v);

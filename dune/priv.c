@@ -316,18 +316,18 @@ static char *shoot_area_get(void)
         return a;
     }
     /* 2 MiB-aligned, so that the logged slot holds nothing else. */
-    p = dune_sys6(9 /* mmap */, 0, 2 * SLOT_ALIGN, PROT_READ | PROT_WRITE,
+    p = dune_sys6(SYS_mmap, 0, 2 * SLOT_ALIGN, PROT_READ | PROT_WRITE,
                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p < 0 && p > -4096)
+    if (dune_failed(p))
         return NULL;
     raw = (char *)p;
     mine = (char *)(((uintptr_t)raw + SLOT_ALIGN - 1) & ~(SLOT_ALIGN - 1));
     if (dune_dirty_log_enable(mine, SLOT_ALIGN, 1) < 0) {
-        dune_sys3(11 /* munmap */, (long)raw, 2 * SLOT_ALIGN, 0);
+        dune_sys3(SYS_munmap, (long)raw, 2 * SLOT_ALIGN, 0);
         return NULL;
     }
     if (!atomic_compare_exchange_strong(&shoot_area, &a, mine)) {
-        dune_sys3(11 /* munmap */, (long)raw, 2 * SLOT_ALIGN, 0);
+        dune_sys3(SYS_munmap, (long)raw, 2 * SLOT_ALIGN, 0);
         return shoot_area_get(); /* another thread won: use its area */
     }
     atomic_store(&shoot_vm, dune_vm_generation());
