@@ -15,20 +15,32 @@
  *  - pages are ARCH_PAGE_SIZE bytes.
  *
  * An architecture provides, in dune/arch/<arch>/:
- *  - arch_defs.h, included below: ARCH_PAGE_SHIFT, ARCH_PC_NAME and
- *    ARCH_SP_NAME (register names used in messages), ARCH_CLONE_TLS_ARG
- *    (which clone() argument is the TLS pointer), the four types above,
- *    struct k_sigaction (the kernel's sigaction layout; give it a
- *    `restorer` field even where the ABI has none) and dune_sys6(), a raw
- *    host system call that leaves errno alone;
- *  - every function declared here.  Assembly entry points (entering the
- *    guest, leaving it, resuming natively, cloning, forwarding a call)
- *    must not touch errno or the thread's TLS beyond what they say.
- * The x86-64 implementation is dune/arch/x86_64 (cpu.c: CPU state;
- * exits.c: registers, exits, syscall convention; traps.c: exceptions;
- * signal_frame.c: the kernel's signal frame; pgtable.c; entry.S).  The
- * LoongArch64 tree (dune/arch/loongarch64) is still a separate stack; to
- * join it would implement this interface, with its hypercall exit as
+ *  - arch_defs.h, included below, which defines
+ *      ARCH_PAGE_SHIFT      the guest's (and host's) base page size;
+ *      ARCH_USER_VA_END     the end of user space;
+ *      ARCH_CLONE_TLS_ARG   which clone() argument is the TLS pointer;
+ *      ARCH_TRAPNO_PRIV     the trap number a privileged instruction
+ *                           raises in user mode (for the ucontext);
+ *      ARCH_PC_NAME, ARCH_SP_NAME  register names used in messages;
+ *      SA_RESTORER          if libc does not;
+ *      struct arch_regs, arch_fpu, arch_vcpu, arch_vm;
+ *      struct k_sigaction   the kernel's sigaction layout (with a
+ *                           `restorer` field even where the ABI has none:
+ *                           the frame code then ignores it);
+ *      dune_sys6()          a raw host system call that leaves errno alone;
+ *  - every function declared below;
+ *  - the guest page tables: the pt_* functions of dune_internal.h
+ *    (pgtable.c), with the DUNE_PTE_* bits of dune.h.
+ * Assembly entry points (entering the guest, leaving it, resuming
+ * natively, cloning, forwarding a call) must not touch errno, nor the
+ * stack where they say so.
+ *
+ * The x86-64 implementation is dune/arch/x86_64: cpu.c (the mode, CPU
+ * state, per-VM structures), exits.c (registers, exit decoding, the
+ * syscall convention), traps.c (exceptions), signal_frame.c (the kernel's
+ * signal frame), pgtable.c and entry.S; x86.h is shared among them only.
+ * The LoongArch64 tree (dune/arch/loongarch64) is still a separate stack;
+ * to join it would implement this interface, with its hypercall exit as
  * DUNE_EXIT_SYSCALL and its TLB refill handled inside arch_trap_handle().
  */
 #ifndef DUNE_ARCH_H
@@ -39,6 +51,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "dune.h"
 
 #if defined(__x86_64__)
 #include "arch/x86_64/arch_defs.h"
@@ -76,6 +90,12 @@ struct dune_exit {
     unsigned insn_len;  /* HALT: length of the halting instruction */
     const char *what;   /* FATAL: a message */
 };
+
+/* ---- the mode (cpu.c) ---- */
+enum dune_mode arch_mode_auto(void);       /* what DUNE_MODE_AUTO means here */
+/* Can mode m run here (from_env: asked by DUNE_MODE rather than the API)?
+ * Otherwise dune_set_error() says why. */
+int arch_mode_check(enum dune_mode m, bool from_env);
 
 /* ---- the VM (cpu.c) ---- */
 int arch_vm_setup(void);        /* after KVM_CREATE_VM: CPU model, stubs, page tables */

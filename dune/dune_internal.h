@@ -26,7 +26,7 @@
 #define PAGE_SIZE ARCH_PAGE_SIZE
 #define PAGE_MASK (~(PAGE_SIZE - 1))
 #define SLOT_ALIGN (2UL << 20)          /* memslots are created in 2 MiB units */
-#define USER_VA_END 0x800000000000UL    /* 47-bit user space */
+#define USER_VA_END ARCH_USER_VA_END    /* end of user space */
 
 #define page_down(x) ((uintptr_t)(x) & PAGE_MASK)
 #define page_up(x) (((uintptr_t)(x) + PAGE_SIZE - 1) & PAGE_MASK)

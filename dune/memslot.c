@@ -265,7 +265,8 @@ int slots_cover(uintptr_t start, uintptr_t end)
     start &= ~(SLOT_ALIGN - 1);
     end = (end + SLOT_ALIGN - 1) & ~(SLOT_ALIGN - 1);
     /* KVM takes host ranges below TASK_SIZE only, which ends one page
-     * below 2^47; the kernel never maps user memory in that last page. */
+     * below the end of user space (USER_VA_END); the kernel never maps
+     * user memory in that last page. */
     if (end > USER_VA_END - PAGE_SIZE)
         end = USER_VA_END - PAGE_SIZE;
     if (start >= end)

@@ -4,8 +4,8 @@
  * The host half of a thread lives on a private stack and does nothing but
  * KVM_RUN and the work each exit asks for: a forwarded system call or a
  * guest exception, as arch_exit_decode() tells.  The architecture keeps
- * the registers where they cost least (x86: KVM_CAP_SYNC_REGS, so a
- * forwarded syscall costs one KVM_RUN and no register ioctls).
+ * the registers where they cost least (with KVM_CAP_SYNC_REGS a forwarded
+ * syscall costs one KVM_RUN and no register ioctls).
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 
 #define ARCH_PAGE_SHIFT 12
+#define ARCH_USER_VA_END 0x800000000000UL /* 47-bit user space */
 #define ARCH_PC_NAME "rip"
 #define ARCH_SP_NAME "rsp"
 #define ARCH_CLONE_TLS_ARG 4 /* clone(flags, stack, parent_tid, child_tid, tls) */

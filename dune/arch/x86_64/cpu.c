@@ -62,6 +62,47 @@ static uint64_t xgetbv0(void)
     return ((uint64_t)hi << 32) | lo;
 }
 
+/* Guest CPL0 is emulated instruction by instruction on a paravirtual KVM
+ * (kvm_pvm), where SYSCALL at guest CPL3 also stays at CPL3.  Anywhere
+ * else the KVM is taken to be hardware virtualization (VT-x or SVM), where
+ * guest CPL0 runs natively and SYSCALL enters CPL0. */
+static bool cpl0_is_emulated(void)
+{
+    return access("/sys/module/kvm_pvm", F_OK) == 0;
+}
+
+/*
+ * Which modes can run here, and who asked.  CPL3 mode relies on SYSCALL
+ * staying at CPL3 (its syscall stub cannot return from a handler with
+ * rt_sigreturn nor take asynchronous signals when SYSCALL lands at CPL0),
+ * so on hardware virtualization it would hang: refused, whoever asks.
+ * CPL0 mode where CPL0 is emulated runs only code KVM's instruction
+ * emulator can run -- no vector instructions, so no glibc (memset, the
+ * lazy-binding resolver): an arbitrary program asking through DUNE_MODE
+ * (dune-run, gc-dune-run) would die with "emulation failed", so that is
+ * refused; a program that asks through the API (opts->mode) is taken to
+ * know its CPL0 code is plain (raw syscalls), and gets it.
+ */
+int arch_mode_check(enum dune_mode m, bool from_env)
+{
+    if (m == DUNE_MODE_CPL3 && !cpl0_is_emulated()) {
+        dune_set_error(-ENOTSUP, "cpl3 mode is not supported on hardware virtualization "
+                       "(SYSCALL enters guest CPL0 there); use DUNE_MODE=auto or cpl0");
+        return -ENOTSUP;
+    }
+    if (m == DUNE_MODE_CPL0 && from_env && cpl0_is_emulated()) {
+        dune_set_error(-ENOTSUP, "DUNE_MODE=cpl0: guest CPL0 is emulated by this paravirtual "
+                       "KVM (kvm_pvm), which cannot run glibc's vector code; use auto or cpl3");
+        return -ENOTSUP;
+    }
+    return 0;
+}
+
+enum dune_mode arch_mode_auto(void)
+{
+    return cpl0_is_emulated() ? DUNE_MODE_CPL3 : DUNE_MODE_CPL0;
+}
+
 static void *map_pages(size_t len)
 {
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
