@@ -24,6 +24,7 @@
 #include "log.h"
 
 #define PAGE_SIZE ARCH_PAGE_SIZE
+_Static_assert(ARCH_PAGE_SIZE == DUNE_PAGE_SIZE, "dune.h's page is the architecture's");
 #define PAGE_MASK (~(PAGE_SIZE - 1))
 #define SLOT_ALIGN (2UL << 20)          /* memslots are created in 2 MiB units */
 #define USER_VA_END ARCH_USER_VA_END    /* end of user space */

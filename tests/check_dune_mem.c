@@ -21,7 +21,7 @@
 #include "dune.h"
 #include "dune_test.h"
 
-#define PG 4096UL
+#define PG DUNE_PAGE_SIZE
 #define CHUNK (2UL << 20)
 
 static unsigned memslots(void)
