@@ -6,7 +6,9 @@
  *
  * The generic core speaks in these terms only:
  *  - a system call is a struct dune_syscall {nr, args[6], ret}, in the
- *    host's own numbering (the guest runs the host's ABI);
+ *    host's own numbering (the guest runs the host's ABI), named with
+ *    <sys/syscall.h>'s SYS_* (calls that only older ABIs have, such as
+ *    SYS_poll or SYS_fork, under #ifdef);
  *  - a VM exit is a struct dune_exit {kind, gpa, ...};
  *  - the guest's registers are a struct arch_regs, its FPU/vector state a
  *    struct arch_fpu, per-vCPU and per-VM CPU state struct arch_vcpu and

@@ -388,7 +388,9 @@ int dune_fd_syscall(const struct dune_syscall *sc, long *ret)
             return 0;
         *ret = -EBADF;
         return 1;
+#ifdef SYS_dup2
     case SYS_dup2:
+#endif
     case SYS_dup3:
         if (dune_fd_is_ours((int)a[1]) && (int)a[0] != (int)a[1] &&
             make_way((int)a[1]) < 0) {
@@ -405,7 +407,9 @@ int dune_fd_syscall(const struct dune_syscall *sc, long *ret)
             return 0; /* ours are close-on-exec already, out of range, or EINVAL */
         *ret = close_range_around((unsigned)a[0], (unsigned)a[1], (unsigned)a[2]);
         return 1;
+#ifdef SYS_setrlimit
     case SYS_setrlimit:
+#endif
         if (a[0] != RLIMIT_NOFILE || !a[1])
             return 0;
         *ret = set_limit(sc);

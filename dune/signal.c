@@ -430,16 +430,24 @@ long signal_rt_sigaction(const struct dune_syscall *sc)
 static bool restartable(long nr)
 {
     switch (nr) {
+#ifdef SYS_pause
     case SYS_pause:
+#endif
     case SYS_rt_sigsuspend:
     case SYS_rt_sigtimedwait:
     case SYS_nanosleep:
     case SYS_clock_nanosleep:
+#ifdef SYS_poll
     case SYS_poll:
+#endif
     case SYS_ppoll:
+#ifdef SYS_select
     case SYS_select:
+#endif
     case SYS_pselect6:
+#ifdef SYS_epoll_wait
     case SYS_epoll_wait:
+#endif
     case SYS_epoll_pwait:
     case SYS_epoll_pwait2:
     case SYS_io_getevents:

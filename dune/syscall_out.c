@@ -69,7 +69,9 @@ void syscall_report_outputs(const struct dune_syscall *sc)
     switch (sc->nr) {
     case SYS_read:
     case SYS_pread64:
+#ifdef SYS_readlink
     case SYS_readlink:
+#endif
         out(fn, a[1], (uint64_t)ret);
         break;
     case SYS_recvfrom:
@@ -97,29 +99,43 @@ void syscall_report_outputs(const struct dune_syscall *sc)
     case SYS_getdents64:
         out(fn, a[1], (uint64_t)ret);
         break;
+#ifdef SYS_stat
     case SYS_stat:
+#endif
+#ifdef SYS_fstat
     case SYS_fstat:
+#endif
+#ifdef SYS_lstat
     case SYS_lstat:
+#endif
         out(fn, a[1], sizeof(struct stat));
         break;
+#ifdef SYS_newfstatat
     case SYS_newfstatat:
+#endif
         out(fn, a[2], sizeof(struct stat));
         break;
     case SYS_statx:
         out(fn, a[4], sizeof(struct statx));
         break;
+#ifdef SYS_pipe
     case SYS_pipe:
+#endif
     case SYS_pipe2:
         out(fn, a[0], 2 * sizeof(int));
         break;
     case SYS_socketpair:
         out(fn, a[3], 2 * sizeof(int));
         break;
+#ifdef SYS_poll
     case SYS_poll:
+#endif
     case SYS_ppoll:
         out(fn, a[0], a[1] * sizeof(struct pollfd));
         break;
+#ifdef SYS_epoll_wait
     case SYS_epoll_wait:
+#endif
     case SYS_epoll_pwait:
         out(fn, a[1], (uint64_t)ret * sizeof(struct epoll_event));
         break;
@@ -156,7 +172,9 @@ void syscall_report_outputs(const struct dune_syscall *sc)
         }
         break;
     }
+#ifdef SYS_select
     case SYS_select:
+#endif
     case SYS_pselect6:
         for (int i = 0; i < 3; i++) /* readfds, writefds, exceptfds */
             out(fn, i == 0 ? a[1] : i == 1 ? a[2] : a[3], (a[0] + 7) / 8);
