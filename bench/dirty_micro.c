@@ -33,7 +33,7 @@
 #include "dune.h"
 #endif
 
-#define PG 4096UL
+#define PG DUNE_PAGE_SIZE
 
 static const enum dirty_backend order[] = {DIRTY_PTE, DIRTY_KVM, DIRTY_UFFD, DIRTY_SOFTDIRTY,
                                            DIRTY_MPROTECT};

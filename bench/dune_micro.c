@@ -19,7 +19,7 @@
 
 #include "dune.h"
 
-#define PAGE 4096
+#define PAGE DUNE_PAGE_SIZE
 #define REPS 5
 
 static double now(void)

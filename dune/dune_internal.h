@@ -17,14 +17,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/syscall.h>
 
+#include "arch.h"
 #include "dune.h"
 #include "log.h"
 
-#define PAGE_SIZE 4096UL
+#define PAGE_SIZE ARCH_PAGE_SIZE
+_Static_assert(ARCH_PAGE_SIZE == DUNE_PAGE_SIZE, "dune.h's page is the architecture's");
 #define PAGE_MASK (~(PAGE_SIZE - 1))
 #define SLOT_ALIGN (2UL << 20)          /* memslots are created in 2 MiB units */
-#define USER_VA_END 0x800000000000UL    /* 47-bit user space */
+#define USER_VA_END ARCH_USER_VA_END    /* end of user space */
 
 #define page_down(x) ((uintptr_t)(x) & PAGE_MASK)
 #define page_up(x) (((uintptr_t)(x) + PAGE_SIZE - 1) & PAGE_MASK)
@@ -37,24 +40,10 @@
 #define DUNE_HC_DIRTY_LOG_ENABLE (DUNE_HC_BASE + 3)
 #define DUNE_HC_DIRTY_LOG_READ (DUNE_HC_BASE + 4)
 
-/* I/O ports used by the CPL0 exception stubs to exit to the host. */
-#define DUNE_PORT_EXC 0xE0
-
-/* ---- raw system calls that leave errno alone ---- */
-static inline long dune_sys6(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
-{
-    register long r10 __asm__("r10") = a4;
-    register long r8 __asm__("r8") = a5;
-    register long r9 __asm__("r9") = a6;
-    long ret;
-    __asm__ volatile("syscall"
-                     : "=a"(ret)
-                     : "a"(nr), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8), "r"(r9)
-                     : "rcx", "r11", "memory");
-    return ret;
-}
+/* ---- raw system calls that leave errno alone (dune_sys6: arch.h) ---- */
 #define dune_sys3(nr, a, b, c) dune_sys6((nr), (long)(a), (long)(b), (long)(c), 0, 0, 0)
-#define dune_ioctl(fd, req, arg) dune_sys3(16 /* SYS_ioctl */, (fd), (req), (arg))
+#define dune_ioctl(fd, req, arg) dune_sys3(SYS_ioctl, (fd), (req), (arg))
+#define dune_failed(ret) ((ret) < 0 && (ret) > -4096L) /* a raw call's -errno */
 
 /* Zeroed memory for a large table, outside our data (table.c); NULL if
  * the mapping fails. */
@@ -94,7 +83,7 @@ int dirty_log_enable_host(uintptr_t start, size_t len, int on);
 long dirty_log_read_host(uintptr_t start, size_t len, uint64_t *bitmap, const uint64_t *keep);
 void tlb_batch_forget(void);
 
-/* ---- guest page tables (arch/x86_64/pgtable.c) ---- */
+/* ---- guest page tables (arch/<arch>/pgtable.c) ---- */
 int pt_init(void);
 void pt_free(void);
 int pt_map(uintptr_t start, uintptr_t end, int prot, bool user);
@@ -123,13 +112,6 @@ struct dune_vcpu {
     struct kvm_run *run;
     void *host_stack;         /* mapping that holds the host-side stack */
     uintptr_t host_stack_top;
-    uintptr_t enter_rsp;      /* guest stack pointer at dune_enter */
-    uintptr_t leave_rsp;      /* guest registers at dune_leave */
-    uintptr_t leave_rip;
-    void *cpu_page;           /* GDT + TSS (one page) */
-    void *ist_stack;          /* exception stack (IST1) */
-    uintptr_t ist_top;
-    bool cpuid_set;
     atomic_int busy;          /* owned by a thread (pool bookkeeping) */
     /* At most one signal is taken from the kernel at a time (signal.c):
      * while npending is 1 the host thread blocks every signal and the
@@ -140,7 +122,8 @@ struct dune_vcpu {
     volatile uint64_t held_mask;
     bool mask_override;       /* deliver under base_mask (rt_sigsuspend, ppoll...) */
     uint64_t base_mask;
-    struct kvm_xsave *xsave;  /* scratch for FPU state transfers */
+    struct arch_fpu *fpu;     /* scratch for FPU state transfers (arch_vcpu_init) */
+    struct arch_vcpu arch;    /* CPU state only the architecture reads */
     unsigned long syscalls, exits, faults;
 };
 
@@ -152,22 +135,14 @@ struct dune_vm {
     int vm_fd;
     int run_size;
     int max_vcpus;
-    bool sync_regs;           /* KVM_CAP_SYNC_REGS usable */
     bool manual_protect;      /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 enabled */
     bool initialized;
     unsigned long generation; /* VMs created so far (dune_vm_generation) */
     bool mirrored;            /* the address space was mirrored into this VM */
     enum dune_mode mode;      /* chosen at the first dune_enter */
-    bool syscall_to_cpl0;     /* SYSCALL at CPL3 lands at CPL0 (hardware) */
-    bool syscall_probed;      /* syscall_to_cpl0 is known */
     uintptr_t cur_brk;        /* program break as last mirrored, 0: unknown */
     uintptr_t mmio_base;      /* reserved VA range mapped to the MMIO GPA */
     unsigned max_slots;       /* memslots KVM allows (KVM_CAP_NR_MEMSLOTS) */
-    uintptr_t syscall_stub;   /* generated LSTAR code */
-    void *idt;
-    uint64_t xcr0;
-    unsigned xsave_size;
-    struct kvm_cpuid2 *cpuid;
     int maps_fd;              /* /proc/self/maps, opened once */
     pthread_mutex_t lock;     /* guards memslots, page tables, mirror */
     int error;
@@ -177,6 +152,7 @@ struct dune_vm {
     int nvcpus;
     unsigned active_vcpus;    /* threads currently inside */
     bool fork_native;         /* forked children leave Dune */
+    struct arch_vm arch;      /* CPU state only the architecture reads */
 };
 extern struct dune_vm dune_vm;
 int vm_init_locked(void);
@@ -187,7 +163,7 @@ void dune_fd_own(int fd);
 void dune_fd_forget(int fd);
 bool dune_fd_is_ours(int fd);
 void dune_fd_renumber(int oldfd, int newfd);
-int dune_fd_syscall(const struct kvm_regs *r, long *ret);
+int dune_fd_syscall(const struct dune_syscall *sc, long *ret);
 struct rlimit;
 int dune_fd_room(unsigned more);
 int dune_fd_begin(struct rlimit *saved, bool wait);
@@ -195,27 +171,6 @@ int dune_fd_end(const struct rlimit *saved, long fd);
 void dune_fd_after_fork(void);
 
 void dune_set_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* ---- arch (arch/x86_64/cpu.c, entry.S) ---- */
-int arch_vm_setup(void);
-void arch_vm_tune(void);
-void arch_vm_teardown(void);
-int arch_vcpu_setup(struct dune_vcpu *v, uintptr_t rip, uintptr_t rsp);
-int arch_save_fpu(struct kvm_xsave *x);
-void arch_restore_fpu(const struct kvm_xsave *x);
-uint64_t arch_fs_base(void);
-int arch_set_fs_base(struct dune_vcpu *v, uint64_t base);
-int arch_flush_tlb(uintptr_t va);
-
-/* entry.S */
-extern char dune_exc_vectors[], dune_exc_vectors_end[];
-extern char dune_enter_resume[];
-int dune_enter_trampoline(uintptr_t *save_rsp, uintptr_t host_stack_top, struct dune_vcpu *v);
-int dune_leave_hc(void);
-void dune_native_resume(const struct kvm_regs *r) __attribute__((noreturn));
-long dune_forward_syscall(const struct kvm_regs *g, const volatile int *deliverable);
-#define DUNE_NOT_RUN (-512L) /* forwarding skipped: a signal comes first */
-extern char dune_fwd_check[], dune_fwd_done[], dune_fwd_intr[];
 
 /* ---- run loop, syscalls, signals ---- */
 void vcpu_run_loop(struct dune_vcpu *v) __attribute__((noreturn));
@@ -227,28 +182,40 @@ int vcpu_fork_reset(struct dune_vcpu **out);
 void vcpu_renumber_fd(int oldfd, int newfd);
 void vcpu_release_and_exit(struct dune_vcpu *v, long code) __attribute__((noreturn));
 void vcpu_thread_start(void *arg) __attribute__((noreturn));
-void dune_run_on_stack(void *arg, uintptr_t stack_top, void (*fn)(void *)) __attribute__((noreturn));
-void syscall_handle(struct dune_vcpu *v, struct kvm_regs *r);
-void syscall_report_outputs(const struct kvm_regs *r, long ret);
+void dune_host_start(struct dune_vcpu *v) __attribute__((noreturn));
+void dune_clone_child(void *ctx, uintptr_t child_sp) __attribute__((noreturn));
+void syscall_handle(struct dune_vcpu *v, struct arch_regs *r);
+void syscall_report_outputs(const struct dune_syscall *sc);
 void syscall_count_native_thread(void);
-int exception_handle(struct dune_vcpu *v, struct kvm_regs *r);
-int signal_sigreturn(struct dune_vcpu *v, struct kvm_regs *r);
-long signal_rt_sigaction(const struct kvm_regs *r);
-long signal_sigaltstack(const struct kvm_regs *r);
-void signal_host_fault(struct dune_vcpu *v, struct kvm_regs *r);
-void signal_gp_fault(struct dune_vcpu *v, struct kvm_regs *r);
-void signal_deliver_pending(struct dune_vcpu *v, struct kvm_regs *r, uint64_t *fr, long syscall_nr);
+
+/* A signal the guest gets for an exception or a fault: what goes into
+ * its siginfo, and the arch-specific words of its ucontext. */
+struct sig_event {
+    int sig, code;
+    uintptr_t addr;           /* si_addr */
+    uint64_t trapno, err;     /* the trap number and error code */
+    uint64_t fault_addr;      /* the faulting address the hardware reported */
+};
+void signal_fault(struct dune_vcpu *v, struct arch_regs *r, const struct sig_event *e);
+void signal_page_fault(struct dune_vcpu *v, struct arch_regs *r, struct sig_event *e,
+                       bool present, bool write, bool exec);
+bool signal_guest_writable(uintptr_t lo, uintptr_t hi);
+void signal_die(int sig, const char *why) __attribute__((noreturn));
+int signal_sigreturn(struct dune_vcpu *v, struct arch_regs *r);
+long signal_rt_sigaction(const struct dune_syscall *sc);
+long signal_sigaltstack(const struct dune_syscall *sc, uint64_t sp);
+void signal_host_fault(struct dune_vcpu *v, struct arch_regs *r);
+void signal_priv_fault(struct dune_vcpu *v, struct arch_regs *r);
+void signal_deliver_pending(struct dune_vcpu *v, struct arch_regs *r, long syscall_nr);
 uint64_t signal_block_all(void);
 void signal_set_host_mask(uint64_t m);
 uint64_t signal_guest_mask(struct dune_vcpu *v);
-bool signal_temp_mask(long nr, const struct kvm_regs *r, uint64_t *m);
+bool signal_temp_mask(const struct dune_syscall *sc, uint64_t *m);
 uint64_t signal_leave(struct dune_vcpu *v);
 
 /* ---- debuggers (trace.c) ---- */
 bool trace_attached(void);
-void trace_step_aside(struct dune_vcpu *v, const struct kvm_regs *n) __attribute__((noreturn));
-bool trace_breakpoint(struct dune_vcpu *v, const struct kvm_regs *r, uint64_t rip,
-                      uint64_t rflags, uint64_t rsp);
+void trace_step_aside(struct dune_vcpu *v, const struct arch_regs *n) __attribute__((noreturn));
 void dune_print_summary(void);
 
 #endif

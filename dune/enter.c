@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "dune_internal.h"
 
@@ -22,42 +21,6 @@ const char *dune_mode_name(enum dune_mode m)
     default:
         return "auto";
     }
-}
-
-/* Guest CPL0 is emulated instruction by instruction on a paravirtual KVM
- * (kvm_pvm), where SYSCALL at guest CPL3 also stays at CPL3.  Anywhere
- * else the KVM is taken to be hardware virtualization (VT-x or SVM), where
- * guest CPL0 runs natively and SYSCALL enters CPL0. */
-static bool cpl0_is_emulated(void)
-{
-    return access("/sys/module/kvm_pvm", F_OK) == 0;
-}
-
-/*
- * Which modes can run here, and who asked.  CPL3 mode relies on SYSCALL
- * staying at CPL3 (its syscall stub cannot return from a handler with
- * rt_sigreturn nor take asynchronous signals when SYSCALL lands at CPL0),
- * so on hardware virtualization it would hang: refused, whoever asks.
- * CPL0 mode where CPL0 is emulated runs only code KVM's instruction
- * emulator can run -- no vector instructions, so no glibc (memset, the
- * lazy-binding resolver): an arbitrary program asking through DUNE_MODE
- * (dune-run, gc-dune-run) would die with "emulation failed", so that is
- * refused; a program that asks through the API (opts->mode) is taken to
- * know its CPL0 code is plain (raw syscalls), and gets it.
- */
-static int check_mode(enum dune_mode m, bool from_env)
-{
-    if (m == DUNE_MODE_CPL3 && !cpl0_is_emulated()) {
-        dune_set_error(-ENOTSUP, "cpl3 mode is not supported on hardware virtualization "
-                       "(SYSCALL enters guest CPL0 there); use DUNE_MODE=auto or cpl0");
-        return -ENOTSUP;
-    }
-    if (m == DUNE_MODE_CPL0 && from_env && cpl0_is_emulated()) {
-        dune_set_error(-ENOTSUP, "DUNE_MODE=cpl0: guest CPL0 is emulated by this paravirtual "
-                       "KVM (kvm_pvm), which cannot run glibc's vector code; use auto or cpl3");
-        return -ENOTSUP;
-    }
-    return 0;
 }
 
 static int resolve_mode(const struct dune_options *opts, enum dune_mode *out)
@@ -79,7 +42,7 @@ static int resolve_mode(const struct dune_options *opts, enum dune_mode *out)
         }
     }
     if (m == DUNE_MODE_AUTO)
-        m = cpl0_is_emulated() ? DUNE_MODE_CPL3 : DUNE_MODE_CPL0;
+        m = arch_mode_auto();
     env = getenv("DUNE_FORK");
     if (env && !strcmp(env, "native"))
         dune_vm.fork_native = true;
@@ -87,7 +50,7 @@ static int resolve_mode(const struct dune_options *opts, enum dune_mode *out)
         dune_set_error(-EINVAL, "unknown mode %d", (int)m);
         return -EINVAL;
     }
-    if ((r = check_mode(m, from_env)) < 0)
+    if ((r = arch_mode_check(m, from_env)) < 0)
         return r;
     *out = m;
     return 0;
@@ -147,7 +110,7 @@ int dune_enter(const struct dune_options *opts)
         return -EINVAL;
     if ((r = resolve_mode(opts, &m)) < 0 || (r = take_vcpu(m, &v)) < 0)
         return r;
-    r = arch_vcpu_setup(v, 0, 0);
+    r = arch_vcpu_setup(v);
     if (r < 0) {
         dune_set_error(r, "cannot set up the vCPU: %s", strerror(-r));
         vcpu_release(v);
@@ -155,7 +118,7 @@ int dune_enter(const struct dune_options *opts)
     }
     dune_log_init(); /* after the VM: its descriptor goes where the VM's went */
     dune_self = v;
-    return dune_enter_trampoline(&v->enter_rsp, v->host_stack_top, v);
+    return arch_enter(v);
 }
 
 /* The hypercall brings the thread back natively (dune_self is NULL then);
@@ -168,7 +131,7 @@ int dune_leave(void)
 
     if (!v)
         return -ENOTCONN;
-    r = dune_leave_hc();
+    r = arch_leave();
     if (r == 0) {
         tlb_batch_forget();
         vcpu_release(v);

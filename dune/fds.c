@@ -287,14 +287,15 @@ static long lift(int *slot, const struct rlimit *rl)
  * itself).  A lowered limit leaves ours above it; a raised one may now
  * cover some: move those above, or say once why they stay.
  */
-static long set_limit(const struct kvm_regs *r)
+static long set_limit(const struct dune_syscall *sc)
 {
     struct rlimit rl;
     long ret;
 
     pthread_mutex_lock(&dune_vm.lock); /* no VM is built meanwhile */
     pthread_mutex_lock(&limit_lock);
-    ret = dune_sys6(r->rax, r->rdi, r->rsi, r->rdx, r->r10, 0, 0);
+    ret = dune_sys6(sc->nr, (long)sc->args[0], (long)sc->args[1], (long)sc->args[2],
+                    (long)sc->args[3], 0, 0);
     if (ret == 0 && get_nofile(&rl) == 0 && (rlim_t)lowest < rl.rlim_cur) {
         for (unsigned i = 0; i < nowned; i++) {
             if (owned[i] < 0 || (rlim_t)owned[i] >= rl.rlim_cur)
@@ -375,42 +376,48 @@ static long make_way(int fd)
  * the descriptor limit); 0 to forward it as it is.  F_DUPFD and friends
  * pick a free number below the limit, never one of ours: not guarded.
  */
-int dune_fd_syscall(const struct kvm_regs *r, long *ret)
+int dune_fd_syscall(const struct dune_syscall *sc, long *ret)
 {
-    switch (r->rax) {
+    const uint64_t *a = sc->args;
+
+    switch (sc->nr) {
     case SYS_close:
     case SYS_dup:
     case SYS_fcntl:
-        if (!dune_fd_is_ours((int)r->rdi))
+        if (!dune_fd_is_ours((int)a[0]))
             return 0;
         *ret = -EBADF;
         return 1;
+#ifdef SYS_dup2
     case SYS_dup2:
+#endif
     case SYS_dup3:
-        if (dune_fd_is_ours((int)r->rsi) && (int)r->rdi != (int)r->rsi &&
-            make_way((int)r->rsi) < 0) {
+        if (dune_fd_is_ours((int)a[1]) && (int)a[0] != (int)a[1] &&
+            make_way((int)a[1]) < 0) {
             *ret = -EBUSY;
             return 1;
         }
-        if (!dune_fd_is_ours((int)r->rdi))
+        if (!dune_fd_is_ours((int)a[0]))
             return 0;
         *ret = -EBADF;
         return 1;
     case SYS_close_range:
-        if ((r->rdx & CLOSE_RANGE_CLOEXEC) || (unsigned)r->rsi < (unsigned)lowest ||
-            (unsigned)r->rdi > (unsigned)r->rsi)
+        if ((a[2] & CLOSE_RANGE_CLOEXEC) || (unsigned)a[1] < (unsigned)lowest ||
+            (unsigned)a[0] > (unsigned)a[1])
             return 0; /* ours are close-on-exec already, out of range, or EINVAL */
-        *ret = close_range_around((unsigned)r->rdi, (unsigned)r->rsi, (unsigned)r->rdx);
+        *ret = close_range_around((unsigned)a[0], (unsigned)a[1], (unsigned)a[2]);
         return 1;
+#ifdef SYS_setrlimit
     case SYS_setrlimit:
-        if (r->rdi != RLIMIT_NOFILE || !r->rsi)
+#endif
+        if (a[0] != RLIMIT_NOFILE || !a[1])
             return 0;
-        *ret = set_limit(r);
+        *ret = set_limit(sc);
         return 1;
     case SYS_prlimit64:
-        if (r->rsi != RLIMIT_NOFILE || !r->rdx || !is_self((long)r->rdi))
+        if (a[1] != RLIMIT_NOFILE || !a[2] || !is_self((long)a[0]))
             return 0;
-        *ret = set_limit(r);
+        *ret = set_limit(sc);
         return 1;
     }
     return 0;

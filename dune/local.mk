@@ -6,6 +6,7 @@ if HAVE_DUNE
 noinst_LTLIBRARIES += dune/libdune-core.la
 dune_libdune_core_la_SOURCES = \
 	dune/dune_internal.h \
+	dune/arch.h \
 	dune/vm.c \
 	dune/gpa.c \
 	dune/memslot.c \
@@ -21,7 +22,12 @@ dune_libdune_core_la_SOURCES = \
 	dune/log.h \
 	dune/enter.c \
 	dune/priv.c \
+	dune/arch/x86_64/arch_defs.h \
+	dune/arch/x86_64/x86.h \
 	dune/arch/x86_64/cpu.c \
+	dune/arch/x86_64/exits.c \
+	dune/arch/x86_64/traps.c \
+	dune/arch/x86_64/signal_frame.c \
 	dune/arch/x86_64/pgtable.c \
 	dune/arch/x86_64/entry.S
 dune_libdune_core_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/dune

@@ -206,7 +206,7 @@ static void say_out_of_slots(const char *fmt, unsigned long a, unsigned long b, 
         return;
     n = snprintf(buf, sizeof buf, fmt, a, b, c);
     if (n > 0)
-        dune_sys3(1 /* write */, 2, buf, n < (int)sizeof buf ? n : (int)sizeof buf - 1);
+        dune_sys3(SYS_write, 2, buf, n < (int)sizeof buf ? n : (int)sizeof buf - 1);
 }
 
 /* slots[] and free_ids[], at the first slot (table.c says why not in bss). */
@@ -382,7 +382,8 @@ int slots_cover(uintptr_t start, uintptr_t end)
     start &= ~(SLOT_ALIGN - 1);
     end = (end + SLOT_ALIGN - 1) & ~(SLOT_ALIGN - 1);
     /* KVM takes host ranges below TASK_SIZE only, which ends one page
-     * below 2^47; the kernel never maps user memory in that last page. */
+     * below the end of user space (USER_VA_END); the kernel never maps
+     * user memory in that last page. */
     if (end > USER_VA_END - PAGE_SIZE)
         end = USER_VA_END - PAGE_SIZE;
     if (start >= end)
@@ -398,10 +399,10 @@ static size_t slot_pages(const struct slot *s)
 static void *map_bitmap(const struct slot *s)
 {
     size_t bytes = page_up((slot_pages(s) + 63) / 64 * 8);
-    long p = dune_sys6(9 /* mmap */, 0, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+    long p = dune_sys6(SYS_mmap, 0, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                        -1, 0);
 
-    return p < 0 && p > -4096 ? NULL : (void *)p;
+    return dune_failed(p) ? NULL : (void *)p;
 }
 
 /* Forget the idle slots without telling KVM (a forked child's new VM
@@ -460,7 +461,7 @@ int slots_replay(void)
 static void unmap_bitmap(const struct slot *s, uint64_t *b)
 {
     if (b)
-        dune_sys3(11 /* munmap */, b, page_up((slot_pages(s) + 63) / 64 * 8), 0);
+        dune_sys3(SYS_munmap, b, page_up((slot_pages(s) + 63) / 64 * 8), 0);
 }
 
 /* Forget every slot: the VM that held them is going away. */

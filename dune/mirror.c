@@ -73,7 +73,7 @@ static int for_each_vma(vma_fn fn, void *arg)
     fd = dune_vm.maps_fd;
     if (fd < 0)
         return -EBADF;
-    while (r == 0 && (n = dune_sys6(17 /* pread64 */, fd, (long)buf, sizeof buf, off, 0, 0)) > 0) {
+    while (r == 0 && (n = dune_sys6(SYS_pread64, fd, (long)buf, sizeof buf, off, 0, 0)) > 0) {
         off += n;
         for (long i = 0; i < n && r == 0; i++) {
             struct vma v;
@@ -190,7 +190,7 @@ static bool grow_stack(const struct fault_query *q)
 
     if (!q->has_above || !q->above.stack)
         return false;
-    if (dune_sys3(97 /* getrlimit */, RLIMIT_STACK, &rl, 0) < 0)
+    if (dune_sys6(SYS_prlimit64, 0, RLIMIT_STACK, 0, (long)&rl, 0, 0) < 0)
         return false;
     if (rl.rlim_cur != RLIM_INFINITY && q->above.end - page_down(q->addr) > rl.rlim_cur)
         return false;

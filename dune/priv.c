@@ -6,8 +6,9 @@
  * code reads them directly (pt_lookup turns each table's guest-physical
  * frame back into a pointer with hva_of_gpa, plain arithmetic).  Clearing A/D bits or dropping permissions is
  * done here, in the guest, so that a shadow-paging hypervisor sees the
- * write, and is followed by a TLB flush (directly at CPL0, through the
- * CPL0 gate at CPL3) and, with other vCPUs running, a shootdown (below).
+ * write, and is followed by a TLB flush (arch_flush_tlb: directly in
+ * privileged mode, through a gate otherwise) and, with other vCPUs
+ * running, a shootdown (below).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -277,16 +278,16 @@ long dirty_log_read_host(uintptr_t start, size_t len, uint64_t *bitmap, const ui
 /* ---- TLB shootdown: flushing the other vCPUs, done by KVM ---- */
 
 /*
- * A flush from guest code (invlpg, a CR3 reload) reaches only the vCPU
- * that runs it.  After clearing D bits or dropping permissions, the other
+ * A flush from guest code (arch_flush_tlb) reaches only the vCPU that
+ * runs it.  After clearing D bits or dropping permissions, the other
  * vCPUs may still cache the old entry and write through it unseen.  Rather
- * than interrupting them ourselves (no APIC here, and a signal would not
- * reach a thread that blocks every signal, as Boehm GC's markers do), we
- * let KVM do it: clearing a dirty page in the dirty log with manual
- * protection write-protects it and makes KVM flush the TLBs of every vCPU
- * of the VM before the ioctl returns (kvm_flush_remote_tlbs; on EPT/NPT
- * that also drops the guest-linear translations, with their cached D
- * bits).  So each shootdown dirties one page of a private, logged area
+ * than interrupting them ourselves (no interrupt controller here, and a
+ * signal would not reach a thread that blocks every signal, as Boehm GC's
+ * markers do), we let KVM do it: clearing a dirty page in the dirty log
+ * with manual protection write-protects it and makes KVM flush the TLBs
+ * of every vCPU of the VM before the ioctl returns (kvm_flush_remote_tlbs;
+ * on EPT/NPT that also drops the guest-linear translations, with their
+ * cached D bits).  So each shootdown dirties one page of a private, logged area
  * and clears it: one write fault and one hypercall, and the answer (the
  * page was logged, so the flush happened) is checked.
  *
@@ -316,18 +317,18 @@ static char *shoot_area_get(void)
         return a;
     }
     /* 2 MiB-aligned, so that the logged slot holds nothing else. */
-    p = dune_sys6(9 /* mmap */, 0, 2 * SLOT_ALIGN, PROT_READ | PROT_WRITE,
+    p = dune_sys6(SYS_mmap, 0, 2 * SLOT_ALIGN, PROT_READ | PROT_WRITE,
                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p < 0 && p > -4096)
+    if (dune_failed(p))
         return NULL;
     raw = (char *)p;
     mine = (char *)(((uintptr_t)raw + SLOT_ALIGN - 1) & ~(SLOT_ALIGN - 1));
     if (dune_dirty_log_enable(mine, SLOT_ALIGN, 1) < 0) {
-        dune_sys3(11 /* munmap */, (long)raw, 2 * SLOT_ALIGN, 0);
+        dune_sys3(SYS_munmap, (long)raw, 2 * SLOT_ALIGN, 0);
         return NULL;
     }
     if (!atomic_compare_exchange_strong(&shoot_area, &a, mine)) {
-        dune_sys3(11 /* munmap */, (long)raw, 2 * SLOT_ALIGN, 0);
+        dune_sys3(SYS_munmap, (long)raw, 2 * SLOT_ALIGN, 0);
         return shoot_area_get(); /* another thread won: use its area */
     }
     atomic_store(&shoot_vm, dune_vm_generation());

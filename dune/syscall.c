@@ -1,7 +1,8 @@
 /*
  * syscall.c - run the guest's system calls on the host.
  *
- * The SYSCALL stub stores to the MMIO window; we get the guest's registers,
+ * The guest's syscall entry exits to the host (arch_exit_decode); we take
+ * the call's number and arguments from its registers (arch_syscall_args),
  * make the same call natively (GPA == HVA, so every pointer argument is
  * valid here as it is) and hand back exactly the native return value.
  * Calls that change the address space are mirrored into the guest page
@@ -10,7 +11,6 @@
  * run on this vCPU), exit_group (print the summary first).
  */
 #define _GNU_SOURCE
-#include <asm/prctl.h>
 #include <errno.h>
 #include <linux/sched.h>
 #include <sched.h>
@@ -25,17 +25,12 @@
 
 static atomic_ulong native_children, native_threads;
 
-static long forward(const struct kvm_regs *r)
+static long forward(const struct dune_syscall *sc)
 {
     struct dune_vcpu *v = dune_self;
     static const int none;
 
-    return dune_forward_syscall(r, v ? &v->deliverable : &none);
-}
-
-static bool failed(long ret)
-{
-    return ret < 0 && ret > -4096;
+    return arch_forward_syscall(sc, v ? &v->deliverable : &none);
 }
 
 /* Protection of an existing guest mapping, read back from its PTE. */
@@ -49,34 +44,34 @@ static int pte_prot(uintptr_t va)
            ((*pte & DUNE_PTE_NX) ? 0 : PROT_EXEC);
 }
 
-static long do_mmap_family(const struct kvm_regs *r)
+static long do_mmap_family(const struct dune_syscall *sc)
 {
-    uintptr_t a = r->rdi, vs = 0, ve = 0;
-    size_t len = page_up(r->rsi);
+    uintptr_t a = sc->args[0], vs = 0, ve = 0;
+    size_t len = page_up(sc->args[1]);
     int old_prot = 0;
     long ret;
 
-    if (r->rax == SYS_mremap)
+    if (sc->nr == SYS_mremap)
         old_prot = pte_prot(a);
     pthread_mutex_lock(&dune_vm.lock);
-    if (r->rax == SYS_shmdt && mirror_vma_extent(a, &vs, &ve) < 0)
+    if (sc->nr == SYS_shmdt && mirror_vma_extent(a, &vs, &ve) < 0)
         vs = ve = 0;
-    if (r->rax == SYS_brk && !dune_vm.cur_brk)
+    if (sc->nr == SYS_brk && !dune_vm.cur_brk)
         dune_vm.cur_brk = (uintptr_t)dune_sys3(SYS_brk, 0, 0, 0);
-    ret = forward(r);
-    if (failed(ret)) {
+    ret = forward(sc);
+    if (dune_failed(ret)) {
         /* mprotect/munmap/mremap may have changed part of the range
          * before failing: re-read what the kernel did. */
-        if (r->rax == SYS_mprotect || r->rax == SYS_pkey_mprotect || r->rax == SYS_munmap ||
-            r->rax == SYS_mremap)
+        if (sc->nr == SYS_mprotect || sc->nr == SYS_pkey_mprotect || sc->nr == SYS_munmap ||
+            sc->nr == SYS_mremap)
             mirror_resync(a, a + len);
         pthread_mutex_unlock(&dune_vm.lock);
         return ret;
     }
-    switch (r->rax) {
+    switch (sc->nr) {
     case SYS_mmap:
         /* Out of memslots: fail as the kernel does when out of mappings. */
-        if (mirror_range((uintptr_t)ret, (uintptr_t)ret + len, (int)r->rdx) == -ENOSPC) {
+        if (mirror_range((uintptr_t)ret, (uintptr_t)ret + len, (int)sc->args[2]) == -ENOSPC) {
             dune_sys3(SYS_munmap, ret, len, 0);
             mirror_unmap((uintptr_t)ret, (uintptr_t)ret + len);
             ret = -ENOMEM;
@@ -87,10 +82,10 @@ static long do_mmap_family(const struct kvm_regs *r)
         break;
     case SYS_mprotect:
     case SYS_pkey_mprotect:
-        mirror_range(a, a + len, (int)r->rdx & (PROT_READ | PROT_WRITE | PROT_EXEC));
+        mirror_range(a, a + len, (int)sc->args[2] & (PROT_READ | PROT_WRITE | PROT_EXEC));
         break;
     case SYS_mremap: {
-        size_t newlen = page_up(r->rdx);
+        size_t newlen = page_up(sc->args[2]);
         if ((uintptr_t)ret != a)
             mirror_unmap(a, a + len);
         else if (newlen < len)
@@ -130,8 +125,8 @@ static long do_mmap_family(const struct kvm_regs *r)
  */
 
 struct clone_ctx {
-    struct kvm_regs regs;         /* guest registers the child resumes with */
-    const struct kvm_xsave *fpu;  /* guest FPU state */
+    struct arch_regs regs;        /* guest registers the child resumes with */
+    const struct arch_fpu *fpu;   /* guest FPU state */
     unsigned long flags;
     bool has_stack;
     struct dune_vcpu *nv;         /* the new thread's vCPU, if it gets one */
@@ -139,15 +134,13 @@ struct clone_ctx {
     atomic_int copied;
 };
 
-long dune_host_clone(const struct kvm_regs *g, struct clone_ctx *ctx);
-
 void dune_set_fork_policy(enum dune_fork_policy p)
 {
     dune_vm.fork_native = p == DUNE_FORK_NATIVE;
 }
 
 /* The forked child's own VM and vCPU, in the state the child starts in. */
-static int fork_child_vm(const struct clone_ctx *ctx, const struct kvm_regs *regs,
+static int fork_child_vm(const struct clone_ctx *ctx, const struct arch_regs *regs,
                          struct dune_vcpu **out)
 {
     int saved = errno, r;
@@ -157,9 +150,8 @@ static int fork_child_vm(const struct clone_ctx *ctx, const struct kvm_regs *reg
     if (r == 0)
         r = vcpu_fork_reset(&nv);
     if (r == 0)
-        r = arch_vcpu_setup(nv, 0, 0);
-    if (r == 0 && (dune_ioctl(nv->fd, KVM_SET_XSAVE, ctx->fpu) < 0 ||
-                   dune_ioctl(nv->fd, KVM_SET_REGS, regs) < 0))
+        r = arch_vcpu_setup(nv);
+    if (r == 0 && (arch_vcpu_set_fpu(nv, ctx->fpu) < 0 || arch_vcpu_set_regs(nv, regs) < 0))
         r = -EIO;
     errno = saved;
     if (r < 0) {
@@ -180,9 +172,10 @@ static int fork_child_vm(const struct clone_ctx *ctx, const struct kvm_regs *reg
  * dune_self says which vCPU, if any, is the child's.  Then it takes the
  * guest's mask, as a child inherits it natively.
  */
-void __attribute__((noreturn, used)) dune_clone_child(struct clone_ctx *ctx, uintptr_t child_rsp)
+void __attribute__((noreturn, used)) dune_clone_child(void *arg, uintptr_t child_sp)
 {
-    struct kvm_regs regs = ctx->regs;
+    struct clone_ctx *ctx = arg;
+    struct arch_regs regs = ctx->regs;
     struct dune_vcpu *nv = ctx->nv;
     uint64_t sigmask = ctx->sigmask;
 
@@ -190,10 +183,10 @@ void __attribute__((noreturn, used)) dune_clone_child(struct clone_ctx *ctx, uin
         dune_self = nv; /* our own TLS (CLONE_SETTLS) */
         atomic_store(&ctx->copied, 1);
         signal_set_host_mask(sigmask);
-        dune_run_on_stack(nv, nv->host_stack_top, vcpu_thread_start);
+        arch_run_on_stack(nv, nv->host_stack_top, vcpu_thread_start);
     }
     if (ctx->has_stack)
-        regs.rsp = child_rsp;
+        arch_regs_set_sp(&regs, child_sp);
     if (!(ctx->flags & CLONE_VM)) {
         /* A new process: the parent's VM is useless here (KVM binds a VM
          * to the mm that created it).  Make our own, or run natively. */
@@ -201,7 +194,7 @@ void __attribute__((noreturn, used)) dune_clone_child(struct clone_ctx *ctx, uin
         if (!dune_vm.fork_native && fork_child_vm(ctx, &regs, &nv) == 0) {
             dune_self = nv;
             signal_set_host_mask(sigmask);
-            dune_run_on_stack(nv, nv->host_stack_top, vcpu_thread_start);
+            arch_run_on_stack(nv, nv->host_stack_top, vcpu_thread_start);
         }
         dune_self = NULL;
         atomic_fetch_add(&native_children, 1);
@@ -210,30 +203,31 @@ void __attribute__((noreturn, used)) dune_clone_child(struct clone_ctx *ctx, uin
          * parent puts its dune_self back when the call returns. */
         dune_self = NULL;
     }
-    arch_restore_fpu(ctx->fpu);
+    arch_fpu_restore_host(ctx->fpu);
     signal_set_host_mask(sigmask);
     atomic_store(&ctx->copied, 1);
-    dune_native_resume(&regs);
+    arch_native_resume(&regs);
 }
 
 /* Give the thread about to be created a vCPU in the guest state it will
- * start in: the parent's registers, rax = 0, its own stack and TLS. */
+ * start in: the parent's registers, clone returning 0, its own stack and
+ * TLS. */
 static int thread_vcpu(struct dune_vcpu *v, const struct clone_ctx *ctx, uintptr_t sp,
                        uintptr_t tls, struct dune_vcpu **out)
 {
-    struct kvm_regs nr = ctx->regs;
+    struct arch_regs nr = ctx->regs;
     struct dune_vcpu *nv;
     int r;
 
     if ((r = vcpu_get(&nv)) < 0)
         return r;
-    nr.rsp = sp;
-    r = arch_vcpu_setup(nv, 0, 0);
-    if (r == 0 && dune_ioctl(nv->fd, KVM_SET_XSAVE, v->xsave) < 0)
+    arch_regs_set_sp(&nr, sp);
+    r = arch_vcpu_setup(nv);
+    if (r == 0 && arch_vcpu_set_fpu(nv, v->fpu) < 0)
         r = -EIO;
     if (r == 0)
-        r = arch_set_fs_base(nv, tls);
-    if (r == 0 && dune_ioctl(nv->fd, KVM_SET_REGS, &nr) < 0)
+        r = arch_set_tls(nv, tls);
+    if (r == 0 && arch_vcpu_set_regs(nv, &nr) < 0)
         r = -EIO;
     if (r < 0) {
         vcpu_release(nv);
@@ -243,41 +237,42 @@ static int thread_vcpu(struct dune_vcpu *v, const struct clone_ctx *ctx, uintptr
     return 0;
 }
 
-static long do_clone(struct dune_vcpu *v, const struct kvm_regs *r)
+static long do_clone(struct dune_vcpu *v, const struct arch_regs *r,
+                     const struct dune_syscall *sc)
 {
-    struct clone_ctx ctx = { .regs = *r, .fpu = v->xsave };
+    struct clone_ctx ctx = { .regs = *r, .fpu = v->fpu };
     uintptr_t sp = 0, tls = 0;
     int saved_errno = errno;
     uint64_t host_mask;
     long ret;
 
-    switch (r->rax) {
+    switch (sc->nr) {
     case SYS_clone:
-        ctx.flags = r->rdi;
-        sp = r->rsi;
-        tls = r->r8;
+        ctx.flags = sc->args[0];
+        sp = sc->args[1];
+        tls = sc->args[ARCH_CLONE_TLS_ARG];
         break;
     case SYS_clone3: {
-        const struct clone_args *ca = (const void *)r->rdi;
-        if (r->rsi < sizeof(uint64_t) * 8)
+        const struct clone_args *ca = (const void *)sc->args[0];
+        if (sc->args[1] < sizeof(uint64_t) * 8)
             return -EINVAL;
         ctx.flags = ca->flags;
         sp = ca->stack ? ca->stack + ca->stack_size : 0;
         tls = ca->tls;
         break;
     }
+#ifdef SYS_vfork
     case SYS_vfork:
         ctx.flags = CLONE_VM | CLONE_VFORK;
         break;
+#endif
     default: /* fork */
         break;
     }
     ctx.has_stack = sp != 0;
-    if (dune_ioctl(v->fd, KVM_GET_XSAVE, v->xsave) < 0)
+    if (arch_fpu_save(v) < 0)
         return -EAGAIN;
-    ctx.regs.rax = 0;
-    ctx.regs.rip = r->rcx;
-    ctx.regs.rflags = (r->r11 & 0x3c7fd7) | 2;
+    arch_syscall_native_return(&ctx.regs, 0);
     if ((ctx.flags & (CLONE_VM | CLONE_THREAD | CLONE_SETTLS)) ==
             (CLONE_VM | CLONE_THREAD | CLONE_SETTLS) &&
         !(ctx.flags & CLONE_VFORK) && sp) {
@@ -288,7 +283,7 @@ static long do_clone(struct dune_vcpu *v, const struct kvm_regs *r)
     }
     host_mask = signal_block_all();
     ctx.sigmask = v->npending ? v->held_mask : host_mask;
-    ret = dune_host_clone(r, &ctx);
+    ret = arch_host_clone(sc, &ctx);
     if (ctx.flags & CLONE_VFORK)
         dune_self = v;
     signal_set_host_mask(host_mask);
@@ -332,36 +327,37 @@ void syscall_count_native_thread(void)
 /* Returns only if the thread stays inside: -EIO, or DUNE_NOT_RUN when a
  * signal was taken for the guest meanwhile (its handler runs first, then
  * the guest asks again). */
-static long do_leave(struct dune_vcpu *v, struct kvm_regs *r)
+static long do_leave(struct dune_vcpu *v, const struct arch_regs *r)
 {
-    struct kvm_regs n = *r;
+    struct arch_regs n = *r;
     uint64_t mask;
 
-    if (dune_ioctl(v->fd, KVM_GET_XSAVE, v->xsave) < 0)
+    if (arch_fpu_save(v) < 0)
         return -EIO; /* stay inside */
     mask = signal_block_all();
     if (v->npending)
         return DUNE_NOT_RUN;
-    n.rax = 0;
-    n.rip = r->rcx;
-    n.rflags = (r->r11 & 0x3c7fd7) | 2;
+    arch_syscall_native_return(&n, 0);
     dune_self = NULL; /* dune_leave() hands the vCPU back */
-    arch_restore_fpu(v->xsave);
+    arch_fpu_restore_host(v->fpu);
     signal_set_host_mask(mask); /* signals reach the native thread from here */
-    dune_native_resume(&n);
+    arch_native_resume(&n);
 }
 
-static long hypercall(struct dune_vcpu *v, struct kvm_regs *r)
+static long hypercall(struct dune_vcpu *v, const struct arch_regs *r,
+                      const struct dune_syscall *sc)
 {
-    switch (r->rax) {
+    const uint64_t *a = sc->args;
+
+    switch (sc->nr) {
     case DUNE_HC_LEAVE:
         return do_leave(v, r);
     case DUNE_HC_PROBE:
         return 0;
     case DUNE_HC_DIRTY_LOG_ENABLE:
-        return dirty_log_enable_host(r->rdi, r->rsi, (int)r->rdx);
+        return dirty_log_enable_host(a[0], a[1], (int)a[2]);
     case DUNE_HC_DIRTY_LOG_READ:
-        return dirty_log_read_host(r->rdi, r->rsi, (uint64_t *)r->rdx, (const uint64_t *)r->r10);
+        return dirty_log_read_host(a[0], a[1], (uint64_t *)a[2], (const uint64_t *)a[3]);
     default:
         return -ENOSYS;
     }
@@ -376,90 +372,59 @@ static long refuse_seccomp(void)
     return -EPERM;
 }
 
-/* ---- return to the guest ---- */
-
-/*
- * Where SYSCALL kept the caller's privilege level (this paravirtual KVM at
- * CPL3, or CPL0 mode anywhere) we return by setting rip ourselves; where it
- * switched to CPL0 (hardware, CPL3 mode) the stub's sysretq does it.
- */
-static void probe_syscall_cpl(struct dune_vcpu *v)
-{
-    struct kvm_sregs s;
-
-    if (dune_vm.syscall_probed)
-        return;
-    dune_vm.syscall_probed = true;
-    if (dune_vm.mode == DUNE_MODE_CPL3 && dune_ioctl(v->fd, KVM_GET_SREGS, &s) == 0)
-        dune_vm.syscall_to_cpl0 = s.cs.dpl == 0;
-}
-
-static void syscall_return(struct kvm_regs *r, uint64_t rip, uint64_t rflags)
-{
-    rflags = (rflags & 0x3c7fd7) | 2;
-    if (dune_vm.syscall_to_cpl0) {
-        r->rcx = rip;
-        r->r11 = rflags;
-    } else {
-        r->rip = rip;
-        r->rflags = rflags;
-    }
-}
-
 /* A signal was taken for the guest before the call could be made: run its
  * handler first; the guest then executes the syscall again. */
-static void call_again(struct dune_vcpu *v, struct kvm_regs *r, long nr, uint64_t rip,
-                       uint64_t rflags)
+static void call_again(struct dune_vcpu *v, struct arch_regs *r, long nr)
 {
-    r->rax = nr;
-    syscall_return(r, rip - 2, rflags);
-    signal_deliver_pending(v, r, NULL, -1);
+    arch_syscall_again(r, nr);
+    signal_deliver_pending(v, r, -1);
 }
 
-void syscall_handle(struct dune_vcpu *v, struct kvm_regs *r)
+void syscall_handle(struct dune_vcpu *v, struct arch_regs *r)
 {
-    uint64_t rip = r->rcx, rflags = r->r11, tmp_mask;
-    long nr = (long)r->rax, ret;
+    struct dune_syscall sc;
+    uint64_t tmp_mask;
+    long ret;
 
+    arch_syscall_args(r, &sc);
     atomic_fetch_add_explicit(&dune_vm.syscalls, 1, memory_order_relaxed);
     v->syscalls++;
-    probe_syscall_cpl(v);
+    arch_syscall_probe(v);
     /* Forwarded calls check this too, at the last moment; the others
      * (exit, clone, leave, sigaction...) must not start either. */
-    if (v->npending && v->deliverable && nr != SYS_rt_sigreturn && !dune_vm.syscall_to_cpl0) {
-        call_again(v, r, nr, rip, rflags);
+    if (v->npending && v->deliverable && sc.nr != SYS_rt_sigreturn &&
+        !arch_syscall_returns_itself()) {
+        call_again(v, r, sc.nr);
         return;
     }
-    if (dune_fd_syscall(r, &ret))
+    if (dune_fd_syscall(&sc, &ret))
         goto done;
-    switch (r->rax) {
+    switch (sc.nr) {
     case SYS_rt_sigreturn:
-        /* Restores every register itself, rip included. */
+        /* Restores every register itself, the pc included. */
         signal_sigreturn(v, r);
-        signal_deliver_pending(v, r, NULL, -1);
+        signal_deliver_pending(v, r, -1);
         return;
     case SYS_rt_sigaction:
-        ret = signal_rt_sigaction(r);
+        ret = signal_rt_sigaction(&sc);
         break;
     case SYS_sigaltstack:
-        ret = signal_sigaltstack(r);
+        ret = signal_sigaltstack(&sc, arch_regs_sp(r));
         break;
     case SYS_seccomp:
         ret = refuse_seccomp();
         break;
     case SYS_ptrace:
-        ret = forward(r);
-        if (ret == 0 && r->rdi == PTRACE_TRACEME) {
+        ret = forward(&sc);
+        if (ret == 0 && sc.args[0] == PTRACE_TRACEME) {
             /* About to be debugged: continue natively (trace.c). */
-            struct kvm_regs n = *r;
-            n.rax = 0;
-            n.rip = r->rcx;
-            n.rflags = (r->r11 & 0x3c7fd7) | 2;
+            struct arch_regs n = *r;
+            arch_syscall_native_return(&n, 0);
             trace_step_aside(v, &n);
         }
         break;
     case SYS_prctl:
-        ret = r->rdi == PR_SET_SECCOMP ? refuse_seccomp() : forward(r);
+        ret = sc.args[0] == PR_SET_SECCOMP ? refuse_seccomp() : forward(&sc);
         break;
     case SYS_mmap:
     case SYS_munmap:
@@ -469,18 +434,17 @@ void syscall_handle(struct dune_vcpu *v, struct kvm_regs *r)
     case SYS_brk:
     case SYS_shmat:
     case SYS_shmdt:
-        ret = do_mmap_family(r);
+        ret = do_mmap_family(&sc);
         break;
     case SYS_clone:
     case SYS_clone3:
+#ifdef SYS_fork
     case SYS_fork:
+#endif
+#ifdef SYS_vfork
     case SYS_vfork:
-        ret = do_clone(v, r);
-        break;
-    case SYS_arch_prctl:
-        ret = forward(r);
-        if (ret == 0 && r->rdi == ARCH_SET_FS && arch_set_fs_base(v, r->rsi) < 0)
-            ret = -EINVAL;
+#endif
+        ret = do_clone(v, r, &sc);
         break;
     case SYS_exit:
         /* With everything blocked no signal can be taken any more, and
@@ -488,36 +452,36 @@ void syscall_handle(struct dune_vcpu *v, struct kvm_regs *r)
          * taken just before runs its handler first. */
         signal_block_all();
         if (!v->npending)
-            vcpu_release_and_exit(v, (long)r->rdi);
-        call_again(v, r, nr, rip, rflags);
+            vcpu_release_and_exit(v, (long)sc.args[0]);
+        call_again(v, r, sc.nr);
         return;
     case SYS_exit_group:
         if (dune_verbose())
             dune_print_summary();
-        ret = forward(r);
+        ret = forward(&sc);
         break;
     default:
-        if ((long)r->rax >= DUNE_HC_BASE && (long)r->rax < DUNE_HC_BASE + 0x100)
-            ret = hypercall(v, r);
-        else
-            ret = forward(r);
+        if (sc.nr >= DUNE_HC_BASE && sc.nr < DUNE_HC_BASE + 0x100)
+            ret = hypercall(v, r, &sc);
+        else if (!arch_syscall_hook(v, &sc, &ret))
+            ret = forward(&sc);
         break;
     }
 done:
     if (ret == DUNE_NOT_RUN) {
-        call_again(v, r, nr, rip, rflags);
+        call_again(v, r, sc.nr);
         return;
     }
-    syscall_report_outputs(r, ret);
-    r->rax = ret;
-    syscall_return(r, rip, rflags);
-    if (ret == -EINTR && signal_temp_mask(nr, r, &tmp_mask)) {
+    sc.ret = ret;
+    syscall_report_outputs(&sc);
+    arch_syscall_return(r, ret);
+    if (ret == -EINTR && signal_temp_mask(&sc, &tmp_mask)) {
         /* The signal that ended a wait under a temporary mask may be
          * blocked again now: deliver it under the mask the call waited
          * with, as the kernel does. */
         v->mask_override = true;
         v->base_mask = tmp_mask;
     }
-    signal_deliver_pending(v, r, NULL, nr);
+    signal_deliver_pending(v, r, sc.nr);
     v->mask_override = false;
 }

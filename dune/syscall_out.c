@@ -58,125 +58,145 @@ static void out_msghdr(dune_write_fn fn, uint64_t addr, long done)
     out(fn, addr, sizeof *m); /* namelen, controllen, flags are updated */
 }
 
-void syscall_report_outputs(const struct kvm_regs *r, long ret)
+void syscall_report_outputs(const struct dune_syscall *sc)
 {
     dune_write_fn fn = __atomic_load_n(&write_hook, __ATOMIC_ACQUIRE);
+    const uint64_t *a = sc->args;
+    long ret = sc->ret;
 
-    if (!fn || (ret < 0 && ret > -4096))
+    if (!fn || dune_failed(ret))
         return;
-    switch (r->rax) {
+    switch (sc->nr) {
     case SYS_read:
     case SYS_pread64:
+#ifdef SYS_readlink
     case SYS_readlink:
-        out(fn, r->rsi, (uint64_t)ret);
+#endif
+        out(fn, a[1], (uint64_t)ret);
         break;
     case SYS_recvfrom:
-        out(fn, r->rsi, (uint64_t)ret);
-        if (r->r8) {
-            out(fn, r->r8, 128); /* sockaddr_storage at most */
-            out(fn, r->r9, sizeof(socklen_t));
+        out(fn, a[1], (uint64_t)ret);
+        if (a[4]) {
+            out(fn, a[4], 128); /* sockaddr_storage at most */
+            out(fn, a[5], sizeof(socklen_t));
         }
         break;
     case SYS_getrandom:
     case SYS_getcwd:
-        out(fn, r->rdi, (uint64_t)ret);
+        out(fn, a[0], (uint64_t)ret);
         break;
     case SYS_readlinkat:
-        out(fn, r->rdx, (uint64_t)ret);
+        out(fn, a[2], (uint64_t)ret);
         break;
     case SYS_readv:
     case SYS_preadv:
     case SYS_preadv2:
-        out_iov(fn, r->rsi, r->rdx, ret);
+        out_iov(fn, a[1], a[2], ret);
         break;
     case SYS_recvmsg:
-        out_msghdr(fn, r->rsi, ret);
+        out_msghdr(fn, a[1], ret);
         break;
     case SYS_getdents64:
-        out(fn, r->rsi, (uint64_t)ret);
+        out(fn, a[1], (uint64_t)ret);
         break;
+#ifdef SYS_stat
     case SYS_stat:
+#endif
+#ifdef SYS_fstat
     case SYS_fstat:
+#endif
+#ifdef SYS_lstat
     case SYS_lstat:
-        out(fn, r->rsi, sizeof(struct stat));
+#endif
+        out(fn, a[1], sizeof(struct stat));
         break;
+#ifdef SYS_newfstatat
     case SYS_newfstatat:
-        out(fn, r->rdx, sizeof(struct stat));
+#endif
+        out(fn, a[2], sizeof(struct stat));
         break;
     case SYS_statx:
-        out(fn, r->r8, sizeof(struct statx));
+        out(fn, a[4], sizeof(struct statx));
         break;
+#ifdef SYS_pipe
     case SYS_pipe:
+#endif
     case SYS_pipe2:
-        out(fn, r->rdi, 2 * sizeof(int));
+        out(fn, a[0], 2 * sizeof(int));
         break;
     case SYS_socketpair:
-        out(fn, r->r10, 2 * sizeof(int));
+        out(fn, a[3], 2 * sizeof(int));
         break;
+#ifdef SYS_poll
     case SYS_poll:
+#endif
     case SYS_ppoll:
-        out(fn, r->rdi, r->rsi * sizeof(struct pollfd));
+        out(fn, a[0], a[1] * sizeof(struct pollfd));
         break;
+#ifdef SYS_epoll_wait
     case SYS_epoll_wait:
+#endif
     case SYS_epoll_pwait:
-        out(fn, r->rsi, (uint64_t)ret * sizeof(struct epoll_event));
+        out(fn, a[1], (uint64_t)ret * sizeof(struct epoll_event));
         break;
     case SYS_wait4:
-        out(fn, r->rsi, sizeof(int));
-        out(fn, r->r10, sizeof(struct rusage));
+        out(fn, a[1], sizeof(int));
+        out(fn, a[3], sizeof(struct rusage));
         break;
     case SYS_accept:
     case SYS_accept4:
     case SYS_getsockname:
     case SYS_getpeername:
-        out(fn, r->rsi, 128);
-        out(fn, r->rdx, sizeof(socklen_t));
+        out(fn, a[1], 128);
+        out(fn, a[2], sizeof(socklen_t));
         break;
     case SYS_getsockopt:
-        out(fn, r->r10, 256);
-        out(fn, r->r8, sizeof(socklen_t));
+        out(fn, a[3], 256);
+        out(fn, a[4], sizeof(socklen_t));
         break;
     case SYS_waitid:
-        out(fn, r->rdx, sizeof(siginfo_t));
-        out(fn, r->r8, sizeof(struct rusage));
+        out(fn, a[2], sizeof(siginfo_t));
+        out(fn, a[4], sizeof(struct rusage));
         break;
     case SYS_rt_sigtimedwait:
-        out(fn, r->rsi, sizeof(siginfo_t));
+        out(fn, a[1], sizeof(siginfo_t));
         break;
     case SYS_getrusage:
-        out(fn, r->rsi, sizeof(struct rusage));
+        out(fn, a[1], sizeof(struct rusage));
         break;
     case SYS_recvmmsg: {
-        struct mmsghdr *mv = (struct mmsghdr *)r->rsi;
+        struct mmsghdr *mv = (struct mmsghdr *)a[1];
         for (long i = 0; i < ret; i++) {
             out_msghdr(fn, (uintptr_t)&mv[i].msg_hdr, mv[i].msg_len);
             out(fn, (uintptr_t)&mv[i].msg_len, sizeof mv[i].msg_len);
         }
         break;
     }
+#ifdef SYS_select
     case SYS_select:
+#endif
     case SYS_pselect6:
         for (int i = 0; i < 3; i++) /* readfds, writefds, exceptfds */
-            out(fn, i == 0 ? r->rsi : i == 1 ? r->rdx : r->r10, (r->rdi + 7) / 8);
+            out(fn, i == 0 ? a[1] : i == 1 ? a[2] : a[3], (a[0] + 7) / 8);
         break;
     case SYS_io_getevents:
-        out(fn, r->r10, (uint64_t)ret * 32); /* struct io_event */
+        out(fn, a[3], (uint64_t)ret * 32); /* struct io_event */
         break;
     case SYS_process_vm_readv:
-        out_iov(fn, r->rsi, r->rdx, ret);
+        out_iov(fn, a[1], a[2], ret);
         break;
     case SYS_msgrcv:
-        out(fn, r->rsi, sizeof(long) + (uint64_t)ret);
+        out(fn, a[1], sizeof(long) + (uint64_t)ret);
         break;
     case SYS_mq_timedreceive:
-        out(fn, r->rsi, (uint64_t)ret);
-        out(fn, r->r10, sizeof(unsigned));
+        out(fn, a[1], (uint64_t)ret);
+        out(fn, a[3], sizeof(unsigned));
         break;
     case SYS_clock_gettime:
     case SYS_gettimeofday:
-        out(fn, r->rsi, 16);
-        if (r->rax == SYS_gettimeofday)
-            out(fn, r->rdi, 16);
+        out(fn, a[1], 16);
+        if (sc->nr == SYS_gettimeofday)
+            out(fn, a[0], 16);
         break;
     }
 }

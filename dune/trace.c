@@ -3,14 +3,15 @@
  *
  * A tracer (gdb, strace) sees a thread's host side: its registers, its
  * single-step flag and its debug registers are the host thread's, not the
- * guest's, and a breakpoint's int3 in guest code traps into our CPL0 stub,
- * not into the kernel.  So a traced thread leaves Dune and continues
- * natively with exactly the guest's registers, where the kernel and the
- * tracer work as they always do:
+ * guest's, and a breakpoint instruction in guest code traps into Dune's
+ * exception stub, not into the kernel.  So a traced thread leaves Dune and
+ * continues natively with exactly the guest's registers, where the kernel
+ * and the tracer work as they always do:
  *  - after a successful PTRACE_TRACEME (gdb's inferior before its exec,
  *    gdb's own ptrace self-tests);
- *  - at an int3 (#BP) while a tracer is attached (gdb attached later, or
- *    a program started under gdb that entered Dune): the int3 runs again,
+ *  - at a breakpoint trap while a tracer is attached (gdb attached later,
+ *    or a program started under gdb that entered Dune): the architecture's
+ *    trap code (arch_trap_handle) runs the breakpoint instruction again,
  *    natively, and the kernel gives the tracer its SIGTRAP at the same
  *    address as natively.
  * The thread's vCPU is not handed back: the thread is on its host stack
@@ -59,35 +60,18 @@ bool trace_attached(void)
 /* Leave Dune for good on this thread and continue natively with n.  A
  * signal held for the guest goes back to the kernel, which delivers it
  * natively once the guest's mask is on. */
-void __attribute__((noreturn)) trace_step_aside(struct dune_vcpu *v, const struct kvm_regs *n)
+void __attribute__((noreturn)) trace_step_aside(struct dune_vcpu *v, const struct arch_regs *n)
 {
     uint64_t mask;
 
-    if (dune_ioctl(v->fd, KVM_GET_XSAVE, v->xsave) < 0)
-        __builtin_memset(v->xsave, 0, sizeof *v->xsave);
+    if (arch_fpu_save(v) < 0)
+        __builtin_memset(v->fpu, 0, sizeof *v->fpu);
     mask = signal_leave(v);
     /* Its writes are invisible to the dirty trackers from here on: they
      * see dune_native_threads() and report every page dirty. */
     syscall_count_native_thread();
     dune_self = NULL;
-    arch_restore_fpu(v->xsave);
+    arch_fpu_restore_host(v->fpu);
     signal_set_host_mask(mask);
-    dune_native_resume(n);
-}
-
-/* A #BP exit at rip (after the int3): if a tracer is attached, run the
- * int3 again natively, so that the tracer gets the kernel's SIGTRAP. */
-bool trace_breakpoint(struct dune_vcpu *v, const struct kvm_regs *r, uint64_t rip,
-                      uint64_t rflags, uint64_t rsp)
-{
-    struct kvm_regs n = *r;
-
-    if (!trace_attached())
-        return false;
-    n.rip = rip;
-    if (((const uint8_t *)rip)[-1] == 0xcc)
-        n.rip--;
-    n.rflags = rflags;
-    n.rsp = rsp;
-    trace_step_aside(v, &n);
+    arch_native_resume(n);
 }

@@ -2,10 +2,10 @@
  * vcpu.c - one vCPU per thread inside Dune, and the host loop that runs it.
  *
  * The host half of a thread lives on a private stack and does nothing but
- * KVM_RUN and the work each exit asks for: a forwarded system call (MMIO
- * store from the SYSCALL stub) or a guest exception (an `out` from the CPL0
- * exception stubs).  Registers travel through KVM_CAP_SYNC_REGS, so a
- * forwarded syscall costs one KVM_RUN and no register ioctls.
+ * KVM_RUN and the work each exit asks for: a forwarded system call or a
+ * guest exception, as arch_exit_decode() tells.  The architecture keeps
+ * the registers where they cost least (with KVM_CAP_SYNC_REGS a forwarded
+ * syscall costs one KVM_RUN and no register ioctls).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -20,7 +20,6 @@
 #include "dune_internal.h"
 
 #define HOST_STACK_SIZE (1UL << 20)
-#define IST_SIZE (16UL << 10)
 
 __thread struct dune_vcpu *dune_self;
 
@@ -50,13 +49,9 @@ static int vcpu_alloc(struct dune_vcpu *v)
     v->fd = (int)fd;
     v->run = mmap(NULL, dune_vm.run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
     v->host_stack = map_anon(HOST_STACK_SIZE);
-    v->cpu_page = map_anon(PAGE_SIZE);
-    v->ist_stack = map_anon(IST_SIZE);
-    v->xsave = map_anon(sizeof(struct kvm_xsave));
-    if (v->run == MAP_FAILED || !v->host_stack || !v->cpu_page || !v->ist_stack || !v->xsave)
+    if (v->run == MAP_FAILED || !v->host_stack)
         return -ENOMEM;
     v->host_stack_top = (uintptr_t)v->host_stack + HOST_STACK_SIZE - 64;
-    v->ist_top = (uintptr_t)v->ist_stack + IST_SIZE;
     return 0;
 }
 
@@ -86,11 +81,8 @@ static int vcpu_new(struct dune_vcpu **out)
     pool[npool++] = v; /* from here on vcpus_free_all() releases it */
     dune_vm.nvcpus = (int)npool;
     r = vcpu_alloc(v);
-    if (r == 0) /* the guest needs its GDT/TSS and exception stack mapped */
-        r = mirror_range((uintptr_t)v->cpu_page, (uintptr_t)v->cpu_page + PAGE_SIZE,
-                         PROT_READ | PROT_WRITE);
-    if (r == 0)
-        r = mirror_range((uintptr_t)v->ist_stack, v->ist_top, PROT_READ | PROT_WRITE);
+    if (r == 0) /* its CPU structures, mapped in the guest */
+        r = arch_vcpu_init(v);
     if (r < 0)
         return r; /* stays busy: KVM keeps its id anyway */
     *out = v;
@@ -114,8 +106,7 @@ int vcpu_get_locked(struct dune_vcpu **out)
     v->npending = 0; /* a dead thread's signals are not the new one's */
     v->deliverable = 0;
     v->run->immediate_exit = 0;
-    if (dune_vm.sync_regs)
-        v->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
+    arch_vcpu_attach(v);
     *out = v;
     return 0;
 }
@@ -136,22 +127,20 @@ int vcpu_get(struct dune_vcpu **out)
 static void unmap(void *p, size_t len)
 {
     if (p && p != MAP_FAILED)
-        dune_sys3(11 /* munmap */, p, len, 0);
+        dune_sys3(SYS_munmap, p, len, 0);
 }
 
 static void vcpu_free(struct dune_vcpu *v, bool memory)
 {
     if (v->fd >= 0) {
         dune_fd_forget(v->fd);
-        dune_sys3(3 /* close */, v->fd, 0, 0);
+        dune_sys3(SYS_close, v->fd, 0, 0);
     }
     if (!memory)
         return;
     unmap(v->run, (size_t)dune_vm.run_size);
     unmap(v->host_stack, HOST_STACK_SIZE);
-    unmap(v->cpu_page, PAGE_SIZE);
-    unmap(v->ist_stack, IST_SIZE);
-    unmap(v->xsave, sizeof(struct kvm_xsave));
+    arch_vcpu_free(v);
     unmap(v, sizeof *v);
 }
 
@@ -203,23 +192,14 @@ static void __attribute__((noreturn)) last_exit(struct dune_vcpu *v, long code)
 {
     uint64_t all = ~0ULL;
     void *stack = v->host_stack;
-    register long c __asm__("r12") = code;
 
     /* No handler may run here any more: it would find a freed vCPU. */
-    dune_sys6(14 /* rt_sigprocmask */, SIG_BLOCK, (long)&all, 0, 8, 0, 0);
+    dune_sys6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&all, 0, 8, 0, 0);
     dune_self = NULL;
     v->host_stack = NULL;
     vm_teardown_locked();
     pthread_mutex_unlock(&dune_vm.lock);
-    __asm__ volatile("syscall\n\t"
-                     "movl $60, %%eax\n\t"
-                     "movq %%r12, %%rdi\n\t"
-                     "syscall\n\t"
-                     "ud2"
-                     :
-                     : "a"(11L /* munmap */), "D"(stack), "S"(HOST_STACK_SIZE), "r"(c)
-                     : "rcx", "r11", "memory");
-    __builtin_unreachable();
+    arch_thread_exit_unmap(stack, HOST_STACK_SIZE, code);
 }
 
 /* The thread is exiting: hand the vCPU back and exit without touching the
@@ -230,14 +210,7 @@ void vcpu_release_and_exit(struct dune_vcpu *v, long code)
     if (--dune_vm.active_vcpus == 0)
         last_exit(v, code);
     pthread_mutex_unlock(&dune_vm.lock);
-    __asm__ volatile("movl $0, (%0)\n\t"
-                     "movl $60, %%eax\n\t"
-                     "syscall\n\t"
-                     "ud2"
-                     :
-                     : "r"(&v->busy), "D"(code)
-                     : "memory");
-    __builtin_unreachable();
+    arch_thread_exit_release(&v->busy, code);
 }
 
 void vcpu_renumber_fd(int oldfd, int newfd)
@@ -255,100 +228,88 @@ unsigned dune_active_vcpus(void)
 /* Last resort: the guest is in a state we cannot continue from. */
 static void __attribute__((noreturn)) vcpu_fatal(struct dune_vcpu *v, const char *what)
 {
-    struct kvm_regs r;
+    struct arch_regs r;
     char buf[256];
     int n;
 
     memset(&r, 0, sizeof r);
-    ioctl(v->fd, KVM_GET_REGS, &r);
-    n = snprintf(buf, sizeof buf, "dune: fatal: %s (exit %u) at rip %#llx rsp %#llx", what,
-                 v->run->exit_reason, (unsigned long long)r.rip, (unsigned long long)r.rsp);
+    arch_vcpu_get_regs(v, &r);
+    n = snprintf(buf, sizeof buf,
+                 "dune: fatal: %s (exit %u) at " ARCH_PC_NAME " %#llx " ARCH_SP_NAME " %#llx", what,
+                 v->run->exit_reason, (unsigned long long)arch_regs_pc(&r),
+                 (unsigned long long)arch_regs_sp(&r));
     dune_log_line(DUNE_MSG_FATAL, buf, n < (int)sizeof buf ? (size_t)n : sizeof buf - 1);
     signal(SIGABRT, SIG_DFL);
     raise(SIGABRT);
     _exit(134);
 }
 
-/* Registers of the current exit: the shared sync area, or a fetched copy. */
-static struct kvm_regs *regs_get(struct dune_vcpu *v, struct kvm_regs *tmp)
+/* Registers of the current exit. */
+static struct arch_regs *regs_get(struct dune_vcpu *v)
 {
-    if (dune_vm.sync_regs)
-        return &v->run->s.regs.regs;
-    if (dune_ioctl(v->fd, KVM_GET_REGS, tmp) < 0)
+    struct arch_regs *r = arch_regs_load(v);
+
+    if (!r)
         vcpu_fatal(v, "KVM_GET_REGS failed");
-    return tmp;
+    return r;
 }
 
-static void regs_put(struct dune_vcpu *v, struct kvm_regs *r)
+static void regs_put(struct dune_vcpu *v, struct arch_regs *r)
 {
-    if (dune_vm.sync_regs)
-        v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
-    else if (dune_ioctl(v->fd, KVM_SET_REGS, r) < 0)
+    if (arch_regs_store(v, r) < 0)
         vcpu_fatal(v, "KVM_SET_REGS failed");
 }
 
 /* KVM_RUN came back because a signal arrived: deliver it in the guest. */
 static void deliver_after_interrupt(struct dune_vcpu *v)
 {
-    struct kvm_regs tmp, *r;
+    struct arch_regs *r;
 
     v->run->immediate_exit = 0;
     if (!v->npending)
         return;
-    r = regs_get(v, &tmp);
-    signal_deliver_pending(v, r, NULL, -1);
+    r = regs_get(v);
+    signal_deliver_pending(v, r, -1);
     regs_put(v, r);
 }
 
 static void handle_exit(struct dune_vcpu *v)
 {
-    struct kvm_run *run = v->run;
-    struct kvm_regs tmp, *r;
+    struct dune_exit e;
+    struct arch_regs *r;
 
-    switch (run->exit_reason) {
-    case KVM_EXIT_MMIO:
-        if (run->mmio.is_write && run->mmio.phys_addr == gpa_mmio()) {
-            r = regs_get(v, &tmp);
-            syscall_handle(v, r);
-            regs_put(v, r);
-            return;
-        }
-        vcpu_fatal(v, "guest touched the MMIO window");
-    case KVM_EXIT_IO:
-        if (run->io.port == DUNE_PORT_EXC && run->io.direction == KVM_EXIT_IO_OUT) {
-            r = regs_get(v, &tmp);
-            if (exception_handle(v, r) < 0)
-                vcpu_fatal(v, "unhandled guest exception");
-            signal_deliver_pending(v, r, (uint64_t *)r->rsp, -1);
-            regs_put(v, r);
-            return;
-        }
-        vcpu_fatal(v, "unexpected port I/O");
-    case KVM_EXIT_INTR:
-        deliver_after_interrupt(v);
-        return;
-    case KVM_EXIT_SHUTDOWN:
-        vcpu_fatal(v, "guest triple fault");
-    case KVM_EXIT_HLT:
-        /* The application's own hlt at CPL0 (Dune's code has none); KVM
-         * has moved rip past the 1-byte instruction. */
-        if (dune_vm.mode != DUNE_MODE_CPL0)
-            vcpu_fatal(v, "guest halted");
-        r = regs_get(v, &tmp);
-        r->rip -= 1;
-        signal_gp_fault(v, r);
+    arch_exit_decode(v, &e);
+    switch (e.kind) {
+    case DUNE_EXIT_SYSCALL:
+        r = regs_get(v);
+        syscall_handle(v, r);
         regs_put(v, r);
         return;
-    case KVM_EXIT_FAIL_ENTRY:
-        vcpu_fatal(v, "VM entry failed");
-    case KVM_EXIT_INTERNAL_ERROR:
-        /* suberror 1: KVM's instruction emulator could not run an
-         * instruction (vector code at emulated CPL0, for instance) */
-        vcpu_fatal(v, run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION
-                          ? "KVM internal error: emulation failed"
-                          : "KVM internal error");
+    case DUNE_EXIT_MMIO:
+        vcpu_fatal(v, "guest touched the MMIO window");
+    case DUNE_EXIT_TRAP:
+        r = regs_get(v);
+        if (arch_trap_handle(v, r) < 0)
+            vcpu_fatal(v, "unhandled guest exception");
+        signal_deliver_pending(v, r, -1);
+        regs_put(v, r);
+        return;
+    case DUNE_EXIT_INTR:
+        deliver_after_interrupt(v);
+        return;
+    case DUNE_EXIT_HALT:
+        /* The application's own halt at CPL0 (Dune's code has none); the
+         * pc is past the instruction. */
+        if (dune_vm.mode != DUNE_MODE_CPL0)
+            vcpu_fatal(v, "guest halted");
+        r = regs_get(v);
+        arch_regs_set_pc(r, arch_regs_pc(r) - e.insn_len);
+        signal_priv_fault(v, r);
+        regs_put(v, r);
+        return;
+    case DUNE_EXIT_FATAL:
     default:
-        vcpu_fatal(v, "unexpected VM exit");
+        vcpu_fatal(v, e.what ? e.what : "unexpected VM exit");
     }
 }
 
@@ -392,12 +353,12 @@ void vcpu_run_loop(struct dune_vcpu *v)
                 continue;
             }
             if (r == -EFAULT) {
-                struct kvm_regs tmp, *regs;
+                struct arch_regs *regs;
 
                 if (efault_is_transient(&efaults))
                     continue;
                 efaults = 0;
-                regs = regs_get(v, &tmp);
+                regs = regs_get(v);
                 signal_host_fault(v, regs);
                 regs_put(v, regs);
                 continue;
@@ -419,16 +380,14 @@ void __attribute__((noreturn)) vcpu_thread_start(void *arg)
     vcpu_run_loop(v);
 }
 
-/* Entered on the host stack from dune_enter_trampoline(). */
+/* Entered on the host stack from arch_enter(): the guest continues the
+ * thread where arch_enter() was called. */
 void __attribute__((noreturn, used)) dune_host_start(struct dune_vcpu *v)
 {
-    struct kvm_regs regs = {
-        .rip = (uintptr_t)dune_enter_resume,
-        .rsp = v->enter_rsp,
-        .rflags = 0x202,
-    };
+    struct arch_regs regs;
 
-    if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0)
+    arch_vcpu_entry_regs(v, &regs);
+    if (arch_vcpu_set_regs(v, &regs) < 0)
         vcpu_fatal(v, "KVM_SET_REGS failed at entry");
     vcpu_run_loop(v);
 }

@@ -157,7 +157,6 @@ int vm_init_locked(void)
     dune_vm.vm_fd = r;
     dune_vm.run_size = ioctl(dune_vm.kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
     dune_vm.max_vcpus = check_cap(dune_vm.vm_fd, KVM_CAP_MAX_VCPUS);
-    dune_vm.sync_regs = (check_cap(dune_vm.vm_fd, KVM_CAP_SYNC_REGS) & KVM_SYNC_X86_REGS) != 0;
     dune_vm.manual_protect = enable_manual_protect() == 0;
     if (dune_vm.run_size <= 0) {
         dune_set_error(-ENOTSUP, "KVM_GET_VCPU_MMAP_SIZE failed");
@@ -200,8 +199,6 @@ void vm_teardown_locked(void)
     close_vm();
     dune_vm.initialized = false;
     dune_vm.mirrored = false;
-    dune_vm.syscall_probed = false;
-    dune_vm.syscall_to_cpl0 = false;
     dune_vm.cur_brk = 0;
 }
 
@@ -248,7 +245,7 @@ int vm_recreate_after_fork(void)
     r = reopen_maps();
     if (r < 0)
         return r;
-    dune_sys3(3 /* close */, dune_vm.vm_fd, 0, 0);
+    dune_sys3(SYS_close, dune_vm.vm_fd, 0, 0);
     dune_fd_forget(dune_vm.vm_fd);
     fd = create_vm(dune_vm.kvm_fd);
     if (fd < 0)

@@ -21,8 +21,9 @@
 #include <stdint.h>
 
 #include "dirty.h"
+#include "dune.h"
 
-#define DIRTY_PAGE_SHIFT 12
+#define DIRTY_PAGE_SHIFT DUNE_PAGE_SHIFT
 #define DIRTY_PAGE_SIZE (1UL << DIRTY_PAGE_SHIFT)
 
 struct dirty_ops {

@@ -18,13 +18,14 @@
 
 #include "dirty.h"
 #include "dirty_env.h"
+#include "dune.h"
 #include "gc_dune_soft.h"
 
 /* Internal: not part of the library's interface (and never interposing
  * an application's symbols of the same names). */
 #pragma GCC visibility push(hidden)
 
-#define PAGE 4096UL
+#define PAGE DUNE_PAGE_SIZE
 #define API __attribute__((visibility("default")))
 
 struct gc_dune_cfg {

@@ -50,10 +50,11 @@
 #include <unistd.h>
 
 #include "dirty.h"
+#include "dune.h"
 #include "gc_dune_soft.h"
 
 #define API __attribute__((visibility("default")))
-#define SPAGE 4096UL
+#define SPAGE DUNE_PAGE_SIZE
 #define WORDS(npages) (((npages) + 63) / 64)
 #define PM_PRESENT (1ULL << 63)
 #define PM_SOFT_DIRTY (1ULL << 55)

@@ -50,7 +50,7 @@ int __wrap_dune_tlb_batch_end(void)
 }
 #endif
 
-#define PG 4096UL
+#define PG DUNE_PAGE_SIZE
 
 /* ---- helpers ---------------------------------------------------------- */
 

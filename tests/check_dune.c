@@ -29,7 +29,7 @@
 #include "dune.h"
 #include "dune_test.h"
 
-#define PAGE 4096
+#define PAGE DUNE_PAGE_SIZE
 
 /* Addresses nothing maps (hidden from the compiler's bounds checks). */
 static volatile uintptr_t bad8 = 8, bad16 = 16, bad24 = 24, bad32 = 32;

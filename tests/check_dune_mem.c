@@ -23,7 +23,7 @@
 #include "dune.h"
 #include "dune_test.h"
 
-#define PG 4096UL
+#define PG DUNE_PAGE_SIZE
 #define CHUNK (2UL << 20)
 /* Released slots memslot.c keeps for reuse by default: the bounds below
  * that follow the live address space allow that many more. */

@@ -23,7 +23,7 @@
 #include "dune.h"
 #include "dune_test.h"
 
-#define PG 4096UL
+#define PG DUNE_PAGE_SIZE
 #define NP 64     /* pages written per round */
 #define ROUNDS 50
 

@@ -27,9 +27,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "dune.h"
 #include "gc_dune.h"
 
-#define PG 4096UL
+#define PG DUNE_PAGE_SIZE
 
 /* The program's own handler: like ECL's, it does not chain. */
 static char *guard;

@@ -16,9 +16,10 @@
 #include <unistd.h>
 
 #include "dirty.h"
+#include "dune.h"
 #include "gc_dune_soft.h"
 
-#define PG 4096UL
+#define PG DUNE_PAGE_SIZE
 #define SOFT_DIRTY (1ULL << 55)
 
 static struct dirty_tracker *t;

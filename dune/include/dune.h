@@ -97,6 +97,12 @@ DUNE_API void dune_message(const char *fmt, ...) __attribute__((format(printf, 1
 
 /* ---- privileged features for Dune-aware code (callable inside Dune) ---- */
 
+/* The page: the unit of the guest page tables, of the dirty bitmaps below
+ * and of the host's base pages (4 KiB on x86-64).  The core takes it from
+ * its architecture (dune/arch.h) and checks that the two agree. */
+#define DUNE_PAGE_SHIFT 12
+#define DUNE_PAGE_SIZE (1UL << DUNE_PAGE_SHIFT)
+
 /* Page-table entry bits (x86-64 format). */
 #define DUNE_PTE_P   0x001ULL
 #define DUNE_PTE_W   0x002ULL

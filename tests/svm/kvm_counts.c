@@ -28,7 +28,7 @@
 #include "dune.h"
 #include "dune_internal.h"
 
-#define PG 4096UL
+#define PG DUNE_PAGE_SIZE
 
 enum { S_EXITS, S_PF_FIXED, S_TLB_FLUSH, NSTATS };
 static const char *const stat_names[NSTATS] = { "exits", "pf_fixed", "tlb_flush" };

@@ -1,6 +1,7 @@
 /*
  * cpu.c - x86-64 guest CPU state: descriptor tables, control registers,
- * MSRs, CPUID, XCR0 and FPU state for a vCPU that continues a host thread.
+ * MSRs, CPUID, XCR0 and FPU state for a vCPU that continues a host thread,
+ * and the per-VM structures (IDT, SYSCALL stub, MMIO window).
  */
 #define _GNU_SOURCE
 #include <asm/prctl.h>
@@ -14,15 +15,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "dune_internal.h"
+#include "x86.h"
 
-/* Selectors as native Linux uses them, so a ucontext shows the same cs/ss. */
-#define SEL_KCODE 0x10
-#define SEL_KDATA 0x18
-#define SEL_UCODE32 0x23
-#define SEL_UDATA 0x2b
-#define SEL_UCODE 0x33
-#define SEL_TSS 0x40
+#define IST_SIZE (16UL << 10)
 
 #define MSR_STAR 0xc0000081
 #define MSR_LSTAR 0xc0000082
@@ -65,6 +60,47 @@ static uint64_t xgetbv0(void)
 
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     return ((uint64_t)hi << 32) | lo;
+}
+
+/* Guest CPL0 is emulated instruction by instruction on a paravirtual KVM
+ * (kvm_pvm), where SYSCALL at guest CPL3 also stays at CPL3.  Anywhere
+ * else the KVM is taken to be hardware virtualization (VT-x or SVM), where
+ * guest CPL0 runs natively and SYSCALL enters CPL0. */
+static bool cpl0_is_emulated(void)
+{
+    return access("/sys/module/kvm_pvm", F_OK) == 0;
+}
+
+/*
+ * Which modes can run here, and who asked.  CPL3 mode relies on SYSCALL
+ * staying at CPL3 (its syscall stub cannot return from a handler with
+ * rt_sigreturn nor take asynchronous signals when SYSCALL lands at CPL0),
+ * so on hardware virtualization it would hang: refused, whoever asks.
+ * CPL0 mode where CPL0 is emulated runs only code KVM's instruction
+ * emulator can run -- no vector instructions, so no glibc (memset, the
+ * lazy-binding resolver): an arbitrary program asking through DUNE_MODE
+ * (dune-run, gc-dune-run) would die with "emulation failed", so that is
+ * refused; a program that asks through the API (opts->mode) is taken to
+ * know its CPL0 code is plain (raw syscalls), and gets it.
+ */
+int arch_mode_check(enum dune_mode m, bool from_env)
+{
+    if (m == DUNE_MODE_CPL3 && !cpl0_is_emulated()) {
+        dune_set_error(-ENOTSUP, "cpl3 mode is not supported on hardware virtualization "
+                       "(SYSCALL enters guest CPL0 there); use DUNE_MODE=auto or cpl0");
+        return -ENOTSUP;
+    }
+    if (m == DUNE_MODE_CPL0 && from_env && cpl0_is_emulated()) {
+        dune_set_error(-ENOTSUP, "DUNE_MODE=cpl0: guest CPL0 is emulated by this paravirtual "
+                       "KVM (kvm_pvm), which cannot run glibc's vector code; use auto or cpl3");
+        return -ENOTSUP;
+    }
+    return 0;
+}
+
+enum dune_mode arch_mode_auto(void)
+{
+    return cpl0_is_emulated() ? DUNE_MODE_CPL3 : DUNE_MODE_CPL0;
 }
 
 static void *map_pages(size_t len)
@@ -119,7 +155,7 @@ static int make_syscall_stub(void)
     p[i++] = 0x07;
     if (mprotect(p, PAGE_SIZE, PROT_READ | PROT_EXEC) < 0)
         return -errno;
-    dune_vm.syscall_stub = (uintptr_t)p;
+    dune_vm.arch.syscall_stub = (uintptr_t)p;
     return 0;
 }
 
@@ -151,7 +187,7 @@ static int make_idt(void)
     for (unsigned v = 0; v < 32; v++)
         set_gate(idt, v, (uintptr_t)dune_exc_vectors + 16 * v, v == 3 || v == 4 ? 3 : 0);
     mprotect(idt, PAGE_SIZE, PROT_READ);
-    dune_vm.idt = idt;
+    dune_vm.arch.idt = idt;
     return 0;
 }
 
@@ -168,7 +204,7 @@ static int get_cpuid(void)
         free(c);
         return -e;
     }
-    dune_vm.cpuid = c;
+    dune_vm.arch.cpuid = c;
     return 0;
 }
 
@@ -179,13 +215,13 @@ static int pick_xcr0(void)
     uint64_t supported = 0, host = xgetbv0();
     unsigned a, b, c, d;
 
-    for (unsigned i = 0; i < dune_vm.cpuid->nent; i++) {
-        struct kvm_cpuid_entry2 *e = &dune_vm.cpuid->entries[i];
+    for (unsigned i = 0; i < dune_vm.arch.cpuid->nent; i++) {
+        struct kvm_cpuid_entry2 *e = &dune_vm.arch.cpuid->entries[i];
         if (e->function == 0xd && e->index == 0)
             supported = e->eax | ((uint64_t)e->edx << 32);
     }
-    dune_vm.xcr0 = host & supported;
-    if ((dune_vm.xcr0 & 3) != 3) {
+    dune_vm.arch.xcr0 = host & supported;
+    if ((dune_vm.arch.xcr0 & 3) != 3) {
         dune_set_error(-ENOTSUP, "KVM supports no usable XCR0 (host %#llx, KVM %#llx)",
                        (unsigned long long)host, (unsigned long long)supported);
         return -ENOTSUP;
@@ -195,18 +231,18 @@ static int pick_xcr0(void)
      * exist inside the guest. */
     /* Size of the standard-format area for the guest's XCR0 (the host's
      * may include AMX state that KVM does not give the guest). */
-    dune_vm.xsave_size = 576;
+    dune_vm.arch.xsave_size = 576;
     for (unsigned i = 2; i < 63; i++) {
-        if (!(dune_vm.xcr0 >> i & 1))
+        if (!(dune_vm.arch.xcr0 >> i & 1))
             continue;
         __cpuid_count(0xd, i, a, b, c, d);
         (void)c, (void)d;
-        if (b + a > dune_vm.xsave_size)
-            dune_vm.xsave_size = b + a;
+        if (b + a > dune_vm.arch.xsave_size)
+            dune_vm.arch.xsave_size = b + a;
     }
-    if (dune_vm.xsave_size > sizeof(struct kvm_xsave)) {
+    if (dune_vm.arch.xsave_size > sizeof(struct kvm_xsave)) {
         dune_set_error(-ENOTSUP, "guest FPU state (%u bytes) exceeds KVM_GET_XSAVE's",
-                       dune_vm.xsave_size);
+                       dune_vm.arch.xsave_size);
         return -ENOTSUP;
     }
     return 0;
@@ -214,9 +250,9 @@ static int pick_xcr0(void)
 
 static struct kvm_cpuid_entry2 *cpuid_entry(unsigned function)
 {
-    for (unsigned i = 0; i < dune_vm.cpuid->nent; i++)
-        if (dune_vm.cpuid->entries[i].function == function)
-            return &dune_vm.cpuid->entries[i];
+    for (unsigned i = 0; i < dune_vm.arch.cpuid->nent; i++)
+        if (dune_vm.arch.cpuid->entries[i].function == function)
+            return &dune_vm.arch.cpuid->entries[i];
     return NULL;
 }
 
@@ -268,8 +304,10 @@ void arch_vm_tune(void)
 
 int arch_vm_setup(void)
 {
+    long sync = dune_ioctl(dune_vm.vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
     int r;
 
+    dune_vm.arch.sync_regs = sync > 0 && (sync & KVM_SYNC_X86_REGS);
     arch_vm_tune();
 
     if ((r = get_cpuid()) < 0) {
@@ -293,19 +331,21 @@ int arch_vm_setup(void)
 void arch_vm_teardown(void)
 {
     pt_free();
-    if (dune_vm.idt)
-        munmap(dune_vm.idt, PAGE_SIZE);
-    if (dune_vm.syscall_stub)
-        munmap((void *)dune_vm.syscall_stub, PAGE_SIZE);
+    if (dune_vm.arch.idt)
+        munmap(dune_vm.arch.idt, PAGE_SIZE);
+    if (dune_vm.arch.syscall_stub)
+        munmap((void *)dune_vm.arch.syscall_stub, PAGE_SIZE);
     if (dune_vm.mmio_base)
         munmap((void *)dune_vm.mmio_base, SLOT_ALIGN);
-    free(dune_vm.cpuid);
-    dune_vm.idt = NULL;
-    dune_vm.syscall_stub = dune_vm.mmio_base = 0;
-    dune_vm.cpuid = NULL;
+    free(dune_vm.arch.cpuid);
+    dune_vm.arch.idt = NULL;
+    dune_vm.arch.syscall_stub = dune_vm.mmio_base = 0;
+    dune_vm.arch.cpuid = NULL;
+    dune_vm.arch.syscall_probed = false;
+    dune_vm.arch.syscall_to_cpl0 = false;
 }
 
-uint64_t arch_fs_base(void)
+static uint64_t fs_base(void)
 {
     unsigned long base = 0;
 
@@ -324,11 +364,11 @@ static uint64_t gs_base(void)
 /* GDT and TSS share one page per vCPU: the TSS holds this vCPU's IST. */
 static void fill_gdt(struct dune_vcpu *v)
 {
-    uint64_t *gdt = v->cpu_page;
-    struct tss64 *tss = (struct tss64 *)((char *)v->cpu_page + 2048);
+    uint64_t *gdt = v->arch.cpu_page;
+    struct tss64 *tss = (struct tss64 *)((char *)v->arch.cpu_page + 2048);
     uint64_t tb = (uintptr_t)tss;
 
-    memset(v->cpu_page, 0, PAGE_SIZE);
+    memset(v->arch.cpu_page, 0, PAGE_SIZE);
     gdt[SEL_KCODE >> 3] = 0x00af9b000000ffffULL;
     gdt[SEL_KDATA >> 3] = 0x00cf93000000ffffULL;
     gdt[SEL_UCODE32 >> 3] = 0x00cffb000000ffffULL;
@@ -337,8 +377,8 @@ static void fill_gdt(struct dune_vcpu *v)
     gdt[SEL_TSS >> 3] = (sizeof *tss - 1) | ((tb & 0xffffff) << 16) | (0x89ULL << 40) |
                         (((tb >> 24) & 0xff) << 56);
     gdt[(SEL_TSS >> 3) + 1] = tb >> 32;
-    tss->rsp[0] = v->ist_top;
-    tss->ist[0] = v->ist_top;
+    tss->rsp[0] = v->arch.ist_top;
+    tss->ist[0] = v->arch.ist_top;
     tss->iomap_base = sizeof *tss; /* no I/O bitmap: `out` at CPL3 faults */
 }
 
@@ -365,14 +405,14 @@ static int set_sregs(struct dune_vcpu *v)
         return -errno;
     s.cs = code_seg(user);
     s.ss = s.ds = s.es = s.gs = s.fs = data_seg(user);
-    s.fs.base = arch_fs_base();
+    s.fs.base = fs_base();
     s.gs.base = gs_base();
-    s.tr = (struct kvm_segment){ .base = (uintptr_t)v->cpu_page + 2048,
+    s.tr = (struct kvm_segment){ .base = (uintptr_t)v->arch.cpu_page + 2048,
                                  .limit = sizeof(struct tss64) - 1, .selector = SEL_TSS,
                                  .type = 11, .present = 1 };
-    s.gdt.base = (uintptr_t)v->cpu_page;
+    s.gdt.base = (uintptr_t)v->arch.cpu_page;
     s.gdt.limit = 16 * 8 - 1;
-    s.idt.base = (uintptr_t)dune_vm.idt;
+    s.idt.base = (uintptr_t)dune_vm.arch.idt;
     s.idt.limit = 256 * 16 - 1;
     s.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_AM | CR0_PG;
     s.cr3 = pt_root();
@@ -391,42 +431,52 @@ static int set_msrs(struct dune_vcpu *v)
     m.e[0] = (struct kvm_msr_entry){ .index = MSR_STAR,
                                      .data = ((uint64_t)SEL_UCODE32 << 48) |
                                              ((uint64_t)SEL_KCODE << 32) };
-    m.e[1] = (struct kvm_msr_entry){ .index = MSR_LSTAR, .data = dune_vm.syscall_stub };
+    m.e[1] = (struct kvm_msr_entry){ .index = MSR_LSTAR, .data = dune_vm.arch.syscall_stub };
     m.e[2] = (struct kvm_msr_entry){ .index = MSR_CSTAR, .data = 0 };
     /* Clear TF and DF on entry, as Linux does; the host restores rflags. */
-    m.e[3] = (struct kvm_msr_entry){ .index = MSR_SFMASK, .data = 0x500 };
+    m.e[3] = (struct kvm_msr_entry){ .index = MSR_SFMASK, .data = X86_TF | X86_DF };
     m.e[4] = (struct kvm_msr_entry){ .index = MSR_KERNEL_GS_BASE, .data = 0 };
     return ioctl(v->fd, KVM_SET_MSRS, &m) == 5 ? 0 : -EINVAL;
 }
 
 /* The guest continues with the host thread's FPU/SSE/AVX state. */
-int arch_save_fpu(struct kvm_xsave *x)
+static void host_fpu_save(struct arch_fpu *f)
 {
-    uint32_t lo = (uint32_t)dune_vm.xcr0, hi = (uint32_t)(dune_vm.xcr0 >> 32);
+    uint32_t lo = (uint32_t)dune_vm.arch.xcr0, hi = (uint32_t)(dune_vm.arch.xcr0 >> 32);
 
-    memset(x, 0, sizeof *x);
-    __asm__ volatile("xsave %0" : "+m"(*x->region) : "a"(lo), "d"(hi) : "memory");
-    return 0;
+    memset(f, 0, sizeof *f);
+    __asm__ volatile("xsave %0" : "+m"(*f->x.region) : "a"(lo), "d"(hi) : "memory");
 }
 
-void arch_restore_fpu(const struct kvm_xsave *x)
+void arch_fpu_restore_host(const struct arch_fpu *f)
 {
-    uint32_t lo = (uint32_t)dune_vm.xcr0, hi = (uint32_t)(dune_vm.xcr0 >> 32);
+    uint32_t lo = (uint32_t)dune_vm.arch.xcr0, hi = (uint32_t)(dune_vm.arch.xcr0 >> 32);
 
-    __asm__ volatile("xrstor %0" : : "m"(*x->region), "a"(lo), "d"(hi) : "memory");
+    __asm__ volatile("xrstor %0" : : "m"(*f->x.region), "a"(lo), "d"(hi) : "memory");
+}
+
+int arch_fpu_save(struct dune_vcpu *v)
+{
+    return dune_ioctl(v->fd, KVM_GET_XSAVE, &v->fpu->x) < 0 ? -EIO : 0;
+}
+
+int arch_vcpu_set_fpu(struct dune_vcpu *v, const struct arch_fpu *f)
+{
+    return dune_ioctl(v->fd, KVM_SET_XSAVE, &f->x) < 0 ? -EIO : 0;
 }
 
 static int set_fpu(struct dune_vcpu *v)
 {
-    struct kvm_xcrs xcrs = { .nr_xcrs = 1, .xcrs = { { .xcr = 0, .value = dune_vm.xcr0 } } };
+    struct kvm_xcrs xcrs = { .nr_xcrs = 1, .xcrs = { { .xcr = 0, .value = dune_vm.arch.xcr0 } } };
 
     if (ioctl(v->fd, KVM_SET_XCRS, &xcrs) < 0)
         return -errno;
-    arch_save_fpu(v->xsave);
-    return ioctl(v->fd, KVM_SET_XSAVE, v->xsave) < 0 ? -errno : 0;
+    host_fpu_save(v->fpu);
+    return ioctl(v->fd, KVM_SET_XSAVE, &v->fpu->x) < 0 ? -errno : 0;
 }
 
-int arch_set_fs_base(struct dune_vcpu *v, uint64_t base)
+/* The thread pointer is the FS base. */
+int arch_set_tls(struct dune_vcpu *v, uint64_t base)
 {
     struct {
         struct kvm_msrs hdr;
@@ -436,23 +486,60 @@ int arch_set_fs_base(struct dune_vcpu *v, uint64_t base)
     return dune_ioctl(v->fd, KVM_SET_MSRS, &m) == 1 ? 0 : -EINVAL;
 }
 
-int arch_vcpu_setup(struct dune_vcpu *v, uintptr_t rip, uintptr_t rsp)
+/* Everything but the general registers, which the caller sets. */
+int arch_vcpu_setup(struct dune_vcpu *v)
 {
-    struct kvm_regs regs = { .rip = rip, .rsp = rsp, .rflags = 0x202 };
     int r;
 
     fill_gdt(v);
     /* KVM refuses to change CPUID once a vCPU has run: set it once. */
-    if (!v->cpuid_set) {
-        if (ioctl(v->fd, KVM_SET_CPUID2, dune_vm.cpuid) < 0)
+    if (!v->arch.cpuid_set) {
+        if (ioctl(v->fd, KVM_SET_CPUID2, dune_vm.arch.cpuid) < 0)
             return -errno;
-        v->cpuid_set = true;
+        v->arch.cpuid_set = true;
     }
     if ((r = set_sregs(v)) < 0 || (r = set_msrs(v)) < 0 || (r = set_fpu(v)) < 0)
         return r;
-    if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0)
-        return -errno;
     return 0;
+}
+
+static void *map_anon(size_t len)
+{
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* A vCPU's GDT/TSS page, exception stack and FPU scratch; the guest needs
+ * the first two mapped. */
+int arch_vcpu_init(struct dune_vcpu *v)
+{
+    int r;
+
+    v->arch.cpu_page = map_anon(PAGE_SIZE);
+    v->arch.ist_stack = map_anon(IST_SIZE);
+    v->fpu = map_anon(sizeof *v->fpu);
+    if (!v->arch.cpu_page || !v->arch.ist_stack || !v->fpu)
+        return -ENOMEM;
+    v->arch.ist_top = (uintptr_t)v->arch.ist_stack + IST_SIZE;
+    r = mirror_range((uintptr_t)v->arch.cpu_page, (uintptr_t)v->arch.cpu_page + PAGE_SIZE,
+                     PROT_READ | PROT_WRITE);
+    if (r == 0)
+        r = mirror_range((uintptr_t)v->arch.ist_stack, v->arch.ist_top, PROT_READ | PROT_WRITE);
+    return r;
+}
+
+static void unmap(void *p, size_t len)
+{
+    if (p)
+        dune_sys3(SYS_munmap, p, len, 0);
+}
+
+void arch_vcpu_free(struct dune_vcpu *v)
+{
+    unmap(v->arch.cpu_page, PAGE_SIZE);
+    unmap(v->arch.ist_stack, IST_SIZE);
+    unmap(v->fpu, sizeof *v->fpu);
 }
 
 /* Flush one page (va != 0) or everything, from guest code. */

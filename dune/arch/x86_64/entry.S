@@ -6,7 +6,7 @@
  * vector, exit to the host with one `out`, and `iretq` through the frame the
  * host may have edited (to retry, to skip, or to enter a signal handler).
  */
-#define DUNE_PORT_EXC 0xE0
+#define DUNE_PORT_EXC 0xE0       /* as in x86.h */
 
     .text
 
@@ -120,20 +120,20 @@ dune_enter_resume:
     ret
     .size dune_enter_trampoline, .-dune_enter_trampoline
 
-/* int dune_leave_hc(void): the guest half of dune_leave().  The host turns
+/* int arch_leave(void): the guest half of dune_leave().  The host turns
  * the hypercall into a native jump back to the instruction after `syscall`
  * with the same stack and callee-saved registers. */
-    .globl dune_leave_hc
-    .hidden dune_leave_hc
-    .type dune_leave_hc, @function
-dune_leave_hc:
+    .globl arch_leave
+    .hidden arch_leave
+    .type arch_leave, @function
+arch_leave:
     pushq %rbp
     pushq %rbx
     pushq %r12
     pushq %r13
     pushq %r14
     pushq %r15
-    movq $0x44550001, %rax
+    movq $0x44550001, %rax       /* DUNE_HC_LEAVE */
     syscall
     popq %r15
     popq %r14
@@ -142,16 +142,16 @@ dune_leave_hc:
     popq %rbx
     popq %rbp
     ret
-    .size dune_leave_hc, .-dune_leave_hc
+    .size arch_leave, .-arch_leave
 
-/* void dune_native_resume(const struct kvm_regs *r): load every register
- * of r natively and jump to r->rip.  rip and rflags are staged just below
+/* void arch_native_resume(const struct arch_regs *r): load every register
+ * of r (a struct kvm_regs) natively and jump to r->rip.  rip and rflags are staged just below
  * the target's red zone, then `ret $128` pops rip and lands rsp exactly on
  * r->rsp. */
-    .globl dune_native_resume
-    .hidden dune_native_resume
-    .type dune_native_resume, @function
-dune_native_resume:
+    .globl arch_native_resume
+    .hidden arch_native_resume
+    .type arch_native_resume, @function
+arch_native_resume:
     movq 48(%rdi), %rax          /* target rsp */
     subq $144, %rax
     movq 136(%rdi), %rcx         /* rflags */
@@ -176,27 +176,27 @@ dune_native_resume:
     movq 40(%rdi), %rdi
     popfq
     ret $128
-    .size dune_native_resume, .-dune_native_resume
+    .size arch_native_resume, .-arch_native_resume
 
-/* long dune_host_clone(const struct kvm_regs *g, void *ctx)
+/* long arch_host_clone(const struct dune_syscall *sc, void *ctx)
  * Performs the guest's clone/clone3/fork/vfork natively.  The parent gets
  * the result; the child continues in dune_clone_child(ctx, child_rsp) on a
  * stack below the child's own (never on the red zone). */
-    .globl dune_host_clone
-    .hidden dune_host_clone
-    .type dune_host_clone, @function
-dune_host_clone:
+    .globl arch_host_clone
+    .hidden arch_host_clone
+    .type arch_host_clone, @function
+arch_host_clone:
     pushq %r12
     pushq %rbx
     movq %rsi, %r12
     movq %rdi, %rbx
-    movq 0(%rbx), %rax
-    movq 40(%rbx), %rdi
-    movq 32(%rbx), %rsi
+    movq 0(%rbx), %rax           /* sc->nr */
+    movq 8(%rbx), %rdi           /* sc->args[0..5] */
+    movq 16(%rbx), %rsi
     movq 24(%rbx), %rdx
-    movq 80(%rbx), %r10
-    movq 64(%rbx), %r8
-    movq 72(%rbx), %r9
+    movq 32(%rbx), %r10
+    movq 40(%rbx), %r8
+    movq 48(%rbx), %r9
     syscall
     testq %rax, %rax
     jz 1f
@@ -209,10 +209,10 @@ dune_host_clone:
     andq $-16, %rsp
     call dune_clone_child
     ud2
-    .size dune_host_clone, .-dune_host_clone
+    .size arch_host_clone, .-arch_host_clone
 
 /*
- * long dune_forward_syscall(const struct kvm_regs *g, const volatile int *deliverable)
+ * long arch_forward_syscall(const struct dune_syscall *sc, const volatile int *deliverable)
  * Performs the guest's syscall natively, unless a signal the guest does
  * not block is already queued: then the call is not made and -512 says so
  * (the caller delivers the signal first and lets the guest re-execute the
@@ -222,23 +222,23 @@ dune_host_clone:
  * (our host handler has no SA_RESTART).  So a blocking call never waits on
  * a signal that was already taken.
  */
-    .globl dune_forward_syscall
-    .hidden dune_forward_syscall
-    .type dune_forward_syscall, @function
-dune_forward_syscall:
+    .globl arch_forward_syscall
+    .hidden arch_forward_syscall
+    .type arch_forward_syscall, @function
+arch_forward_syscall:
     movq %rdi, %r11
-    movq 0(%r11), %rax
-    movq 40(%r11), %rdi
+    movq 0(%r11), %rax           /* sc->nr */
+    movq 8(%r11), %rdi           /* sc->args[0], [2..5]; [1] after the check */
     movq 24(%r11), %rdx
-    movq 80(%r11), %r10
-    movq 64(%r11), %r8
-    movq 72(%r11), %r9
+    movq 32(%r11), %r10
+    movq 40(%r11), %r8
+    movq 48(%r11), %r9
     .globl dune_fwd_check
     .hidden dune_fwd_check
 dune_fwd_check:
     cmpl $0, (%rsi)
     jne dune_fwd_intr
-    movq 32(%r11), %rsi
+    movq 16(%r11), %rsi
     syscall
     .globl dune_fwd_done
     .hidden dune_fwd_done
@@ -249,17 +249,17 @@ dune_fwd_done:
 dune_fwd_intr:
     movq $-512, %rax
     ret
-    .size dune_forward_syscall, .-dune_forward_syscall
+    .size arch_forward_syscall, .-arch_forward_syscall
 
-/* void dune_run_on_stack(void *arg, uintptr_t stack_top, void (*fn)(void *)) */
-    .globl dune_run_on_stack
-    .hidden dune_run_on_stack
-    .type dune_run_on_stack, @function
-dune_run_on_stack:
+/* void arch_run_on_stack(void *arg, uintptr_t stack_top, void (*fn)(void *)) */
+    .globl arch_run_on_stack
+    .hidden arch_run_on_stack
+    .type arch_run_on_stack, @function
+arch_run_on_stack:
     movq %rsi, %rsp
     andq $-16, %rsp
     call *%rdx
     ud2
-    .size dune_run_on_stack, .-dune_run_on_stack
+    .size arch_run_on_stack, .-arch_run_on_stack
 
     .section .note.GNU-stack,"",@progbits
