@@ -114,9 +114,14 @@ run() {
     want=$1 label=$2
     shift 2
     t0=$(date +%s)
+    # stderr apart, then appended: the program's stdout, fully buffered into
+    # a file, is written in 4 KiB pieces, and one written after libgc-dune's
+    # exit-time totals could land in the middle of their line.
     LD_LIBRARY_PATH=$libdir${RUN_LIBPATH:+:$RUN_LIBPATH} timeout "${RUN_TIMEOUT:-300}" \
-        env "$@" >"$out" 2>&1
+        env "$@" >"$out" 2>"$out.err"
     rc=$?
+    cat "$out.err" >>"$out"
+    rm -f "$out.err"
     secs=$(($(date +%s) - t0))
     summary=$(summarize | tr '\n' ' ')
     wrong=
