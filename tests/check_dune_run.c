@@ -12,7 +12,6 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -278,28 +277,6 @@ START_TEST(test_denied_child_quiet)
 }
 END_TEST
 
-/* Can this process raise its hard RLIMIT_NOFILE (CAP_SYS_RESOURCE)?  Asked
- * in a child, so ours stays as it is. */
-static bool can_raise_hard_nofile(void)
-{
-    int status;
-    pid_t pid = fork();
-
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        struct rlimit rl;
-        if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-            _exit(1);
-        rl.rlim_max = rl.rlim_cur = 64;
-        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-            _exit(1);
-        rl.rlim_max = 128;
-        _exit(setrlimit(RLIMIT_NOFILE, &rl) == 0 ? 0 : 1);
-    }
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
-
 /* A program at 16/16 descriptors leaves no room for Dune's above its limit.
  * Without CAP_SYS_RESOURCE it runs natively, saying so in one line; with
  * it (root in the SVM guest) Dune raises the hard limit for a moment,
@@ -307,7 +284,7 @@ static bool can_raise_hard_nofile(void)
 START_TEST(test_no_fd_room_message)
 {
     char *s[] = { "sh", "-c", "ulimit -n 16 && exec sh -c 'echo $((6*7))'", NULL };
-    bool cap = can_raise_hard_nofile();
+    bool cap = dune_test_can_raise_nofile();
 
     run(s, true, false, &indune);
     ck_assert_int_eq(indune.status, 0);
