@@ -84,7 +84,10 @@ long dirty_collect_all(struct dirty_tracker *t, dirty_fn fn, void *arg);
  * Lock-free; may be called before or after the write.  Natively, uffd and
  * softdirty see kernel writes by themselves, but mprotect does not: a
  * system call writing into a write-protected page fails with EFAULT, so
- * with mprotect call this *before* such a call (it also unprotects). */
+ * with mprotect call this *before* such a call (it also unprotects).
+ * With mprotect, a collect of the same pages running at the same time may
+ * leave them protected but dirty until the next collect: serialise the two
+ * where that matters (gc_dune_note_write does, under libgc's lock). */
 void dirty_note_write(const void *addr, size_t len);
 
 enum dirty_backend dirty_backend_of(const struct dirty_tracker *t);

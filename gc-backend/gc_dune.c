@@ -399,9 +399,32 @@ API int gc_dune_check_stats(unsigned long *cycles, unsigned long *missed, unsign
     return 0;
 }
 
+struct note_span {
+    const void *addr;
+    size_t len;
+};
+
+static void *GC_CALLBACK note_locked(void *arg)
+{
+    const struct note_span *n = arg;
+    dirty_note_write(n->addr, n->len);
+    return NULL;
+}
+
+/* Under libgc's allocation lock, which every collection holds while it
+ * reads and clears the dirty bits: mprotect's clear-then-protect could
+ * otherwise run between the note's unprotect and its mark, and leave the
+ * pages protected yet marked dirty, which its fast path takes for
+ * writable (a read(2) there then failed with EFAULT until the next
+ * collection: 2 in 30 stress runs on a loaded machine). */
 API void gc_dune_note_write(const void *addr, size_t len)
 {
-    dirty_note_write(addr, len);
+    struct note_span n = { addr, len };
+
+    if (GC_is_init_called())
+        GC_call_with_alloc_lock(note_locked, &n);
+    else
+        dirty_note_write(addr, len);
 }
 
 API void gc_dune_print_stats(void)
