@@ -486,6 +486,26 @@ int arch_set_tls(struct dune_vcpu *v, uint64_t base)
     return dune_ioctl(v->fd, KVM_SET_MSRS, &m) == 1 ? 0 : -EINVAL;
 }
 
+/*
+ * The guest reads the host kernel's vDSO clock, which counts from the TSC:
+ * the guest's TSC must be the host's.  KVM starts a new vCPU's TSC near 0
+ * (or at its VM's other vCPUs'); the vDSO then sees a count before its last
+ * update and returns that update's time, a clock that stands still between
+ * ticks (under SVM with kernel 6.12, a vDSO read came 3 ms behind the
+ * system call's before it).  Where KVM has no TSC-offset attribute (before
+ * 5.16), the TSC is left as KVM set it.
+ */
+static void set_tsc_offset(struct dune_vcpu *v)
+{
+    uint64_t zero = 0;
+    struct kvm_device_attr a = { .group = KVM_VCPU_TSC_CTRL,
+                                 .attr = KVM_VCPU_TSC_OFFSET,
+                                 .addr = (uintptr_t)&zero };
+
+    if (ioctl(v->fd, KVM_HAS_DEVICE_ATTR, &a) == 0)
+        ioctl(v->fd, KVM_SET_DEVICE_ATTR, &a);
+}
+
 /* Everything but the general registers, which the caller sets. */
 int arch_vcpu_setup(struct dune_vcpu *v)
 {
@@ -500,6 +520,7 @@ int arch_vcpu_setup(struct dune_vcpu *v)
     }
     if ((r = set_sregs(v)) < 0 || (r = set_msrs(v)) < 0 || (r = set_fpu(v)) < 0)
         return r;
+    set_tsc_offset(v);
     return 0;
 }
 
