@@ -14,10 +14,14 @@ if ! command -v gdb >/dev/null 2>&1; then
     echo "SKIP: gdb is not installed (./bootstrap installs it)"
     exit 77
 fi
-if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
-    echo "SKIP: no read-write /dev/kvm: Dune cannot run here"
-    exit 77
-fi
+# The one test of whether Dune can be used here (tests/dune_usable.sh).
+. "${srcdir:-.}/tests/dune_usable.sh"
+dune_usable
+case $? in
+0) ;;
+77) echo "SKIP: $dune_why"; exit 77 ;;
+*) echo "FAIL: Dune should work here and does not: $dune_why"; exit 1 ;;
+esac
 
 ok() { echo "PASS: $1"; passed=$((passed + 1)); }
 ko() { echo "FAIL: $1"; failed=$((failed + 1)); }
