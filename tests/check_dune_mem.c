@@ -356,6 +356,13 @@ static char *map_unit(void)
     }
 }
 
+/* Release units in twice as many places as the slack holds: it is full. */
+static void fill_slack(void)
+{
+    for (int i = 0; i < 2 * SLACK; i++)
+        ck_assert_int_eq(munmap(map_unit(), CHUNK / 2), 0);
+}
+
 static uint64_t frame_of(const void *va)
 {
     uint64_t *pte = dune_pte_lookup(va);
@@ -457,8 +464,7 @@ START_TEST(test_slack_not_replayed_by_fork)
     enter();
     empty = child_memslots();
     before = memslots();
-    for (int i = 0; i < 2 * SLACK; i++)
-        ck_assert_int_eq(munmap(map_unit(), CHUNK / 2), 0);
+    fill_slack();
     ck_assert_uint_eq(memslots(), before + SLACK);
     full = child_memslots();
     ck_assert_msg(full == empty, "child re-created %u slots with the slack full, %u with it empty",
@@ -477,8 +483,7 @@ START_TEST(test_slack_gives_way_at_limit)
 
     setenv("DUNE_MAX_MEMSLOTS", "64", 1);
     enter();
-    for (int i = 0; i < 2 * SLACK; i++)
-        ck_assert_int_eq(munmap(map_unit(), CHUNK / 2), 0);
+    fill_slack();
     live = memslots() - SLACK;
     for (; n < N; n++) {
         keep[n] = mmap(random_hint(), 65536, PROT_READ | PROT_WRITE,
@@ -507,8 +512,7 @@ START_TEST(test_slack_gives_way_when_gpa_runs_out)
 
     setenv("DUNE_GPA_BITS", "34", 1);
     enter();
-    for (int i = 0; i < 2 * SLACK; i++)
-        ck_assert_int_eq(munmap(map_unit(), CHUNK / 2), 0);
+    fill_slack();
     live = memslots() - SLACK;
     for (; n < N; n++) {
         char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,

@@ -123,9 +123,9 @@ knob "GC_DUNE_VERBOSE=loud" "gc-dune: GC_DUNE_VERBOSE=loud: not a number from 0 
 # mprotect, uffd where the kernel has it (6.7), else softdirty, else none
 # (never mprotect itself).
 echo "=== GC_DUNE_CHECK=1"
-if GC_DUNE_BACKEND=uffd GC_DUNE_EXPECT=uffd $safety >/dev/null 2>&1; then
+if [ $uffd_ok -eq 0 ]; then
     want="checked against uffd (the default reference)"
-elif GC_DUNE_BACKEND=softdirty GC_DUNE_EXPECT=softdirty $safety >/dev/null 2>&1; then
+elif ./tests/dirty-usable softdirty >/dev/null; then
     want="checked against softdirty (the default reference)"
 else
     want="checked against softdirty (the default reference), which is unusable"
