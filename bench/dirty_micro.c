@@ -29,9 +29,7 @@
 
 #include "config.h"
 #include "dirty.h"
-#ifdef HAVE_DUNE
-#include "dune.h"
-#endif
+#include "dune.h" /* the page size; its functions are used only with HAVE_DUNE */
 
 #define PG DUNE_PAGE_SIZE
 

@@ -9,6 +9,9 @@
 # what is exported.
 noinst_LTLIBRARIES += gc-backend/libdirty.la
 gc_backend_libdirty_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden
+# Set in both configurations: defined only under HAVE_DUNE, automake would
+# leave it empty (not AM_CPPFLAGS) without Dune.
+gc_backend_libdirty_la_CPPFLAGS = $(AM_CPPFLAGS)
 DIRTY_LIBS = gc-backend/libdirty.la
 gc_backend_libdirty_la_SOURCES = \
 	gc-backend/dirty.h \
@@ -33,7 +36,7 @@ if HAVE_DUNE
 # only.
 gc_backend_libdirty_la_SOURCES += gc-backend/dirty_pte.c gc-backend/dirty_kvm.c \
 	gc-backend/dirty_dune.c
-gc_backend_libdirty_la_CPPFLAGS = $(AM_CPPFLAGS) -DDIRTY_DUNE_BACKENDS
+gc_backend_libdirty_la_CPPFLAGS += -DDIRTY_DUNE_BACKENDS
 DIRTY_LIBS += dune/libdune-core.la
 endif
 
