@@ -32,17 +32,21 @@ ecl-trees 10
 guile-compile ice-9/popen.scm'
 
 # Dune's sources where Dune can be used (tests/dune_usable.sh); where it
-# cannot, the suite is a skip (exit 77) after the native runs, never a pass
-# with runs missing; where it should and cannot, a failure.
+# cannot, one line says so and the native runs still count (`make check`
+# runs the Dune ones inside the emulated-SVM guest then:
+# tests/svm/check_clients.dune); where it should and cannot, a failure.
+# CHECK_CLIENTS_BACKENDS replaces the list of sources (the guest's run:
+# "pte kvm").
 backends="uffd mprotect"
 . "${srcdir:-.}/tests/dune_usable.sh"
 dune_usable
 dune_rc=$?
 case $dune_rc in
 0) backends="$backends pte kvm" ;;
-77) echo "SKIP: pte and kvm runs: $dune_why" ;;
+77) dune_not_here "pte and kvm runs" ;;
 *) echo "FAIL: Dune should work here and does not: $dune_why" ;;
 esac
+backends=${CHECK_CLIENTS_BACKENDS:-$backends}
 
 [ -x "$launcher" ] || { echo "FAIL: $launcher not built"; echo "0 passed, 1 failed"; exit 1; }
 [ -r "$BENCH_GCSTAT" ] || { echo "FAIL: $BENCH_GCSTAT not built"; echo "0 passed, 1 failed"; exit 1; }
@@ -134,5 +138,4 @@ done
 [ "$dune_rc" -eq 0 ] || [ "$dune_rc" -eq 77 ] || failed=$((failed + 1))
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] || exit 1
-[ "$dune_rc" -eq 0 ] || exit 77
 }

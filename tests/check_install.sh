@@ -111,7 +111,7 @@ case $? in
     *"dune: mode=cpl"*) ok "installed dune-run runs a program inside Dune" ;;
     *) bad "installed dune-run did not enter Dune: $out" ;;
     esac ;;
-77) echo "SKIP: installed dune-run not run: $dune_why"; skipped=1 ;;
+77) dune_not_here "installed dune-run" ;;
 *) bad "Dune unusable: $dune_why" ;;
 esac
 

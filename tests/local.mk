@@ -1,4 +1,29 @@
 # tests build fragment (included from the top-level Makefile.am)
+
+# The Dune suites, one automake test each (tests/svm/dune/*.dune, run by
+# tests/svm/dune-suite.sh): natively where Dune can be used, else inside
+# the emulated-SVM guest, PASS or FAIL either way.  First in TESTS, so that
+# make -j starts the slow guests first.  The suites' programs are
+# check_PROGRAMS below.
+TEST_EXTENSIONS = .test .dune
+DUNE_LOG_COMPILER = $(SHELL) $(srcdir)/tests/svm/dune-suite.sh
+DUNE_SUITES = tests/svm/dune/check_dune_signals.dune tests/svm/dune/check_dune_mem.dune \
+	tests/svm/dune/check_dune_threads.dune tests/svm/dune/check_dune_run.dune \
+	tests/svm/dune/check_dune.dune tests/svm/dune/check_dune_tlb.dune \
+	tests/svm/dune/check_dune_mode.dune tests/svm/dune/check_dune_fds.dune \
+	tests/svm/dune/check_dune_gdb.dune tests/svm/dune/check_dirty.dune
+DUNE_GC_SUITES = tests/svm/dune/check_gc_dune.dune tests/svm/dune/gctest.dune \
+	tests/svm/dune/check_clients.dune
+EXTRA_DIST += tests/svm/dune-suite.sh $(DUNE_SUITES) $(DUNE_GC_SUITES)
+if HAVE_DUNE
+if HAVE_CHECK
+TESTS += $(DUNE_SUITES)
+if HAVE_BDWGC
+TESTS += $(DUNE_GC_SUITES)
+endif
+endif
+endif
+
 include tests/dirty.mk
 
 # Guile and ECL (Debian's, linked with Debian's libgc) under gc-dune-run with
@@ -14,7 +39,6 @@ EXTRA_DIST += tests/check_scale_report.sh
 if HAVE_DUNE
 if HAVE_CHECK
 check_PROGRAMS += tests/check_dune
-TESTS += tests/check_dune
 tests_check_dune_SOURCES = tests/check_dune.c tests/dune_test.h
 tests_check_dune_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_dune_LDADD = dune/libdune-core.la $(CHECK_LIBS)
@@ -24,7 +48,6 @@ endif
 if HAVE_DUNE
 if HAVE_CHECK
 check_PROGRAMS += tests/check_dune_run
-TESTS += tests/check_dune_run
 tests_check_dune_run_SOURCES = tests/check_dune_run.c
 tests_check_dune_run_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -DDUNE_RUN='"$(abs_top_builddir)/dune/dune-run"'
 tests_check_dune_run_LDADD = dune/libdune-core.la $(CHECK_LIBS)
@@ -35,22 +58,18 @@ endif
 if HAVE_DUNE
 if HAVE_CHECK
 check_PROGRAMS += tests/check_dune_threads
-TESTS += tests/check_dune_threads
 tests_check_dune_threads_SOURCES = tests/check_dune_threads.c tests/dune_test.h
 tests_check_dune_threads_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_dune_threads_LDADD = dune/libdune-core.la $(CHECK_LIBS)
 check_PROGRAMS += tests/check_dune_fds
-TESTS += tests/check_dune_fds
 tests_check_dune_fds_SOURCES = tests/check_dune_fds.c tests/dune_test.h
 tests_check_dune_fds_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_dune_fds_LDADD = dune/libdune-core.la $(CHECK_LIBS)
 check_PROGRAMS += tests/check_dune_tlb
-TESTS += tests/check_dune_tlb
 tests_check_dune_tlb_SOURCES = tests/check_dune_tlb.c tests/dune_test.h
 tests_check_dune_tlb_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_dune_tlb_LDADD = dune/libdune-core.la $(CHECK_LIBS)
 check_PROGRAMS += tests/check_dune_mem
-TESTS += tests/check_dune_mem
 tests_check_dune_mem_SOURCES = tests/check_dune_mem.c tests/dune_test.h
 tests_check_dune_mem_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_dune_mem_LDADD = dune/libdune-core.la $(CHECK_LIBS)
@@ -88,7 +107,6 @@ EXTRA_DIST += tests/check_install.sh
 if HAVE_DUNE
 if HAVE_CHECK
 check_PROGRAMS += tests/check_dune_signals
-TESTS += tests/check_dune_signals
 tests_check_dune_signals_SOURCES = tests/check_dune_signals.c tests/dune_test.h
 tests_check_dune_signals_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_dune_signals_LDADD = dune/libdune-core.la $(CHECK_LIBS) -lpthread
@@ -100,7 +118,6 @@ if HAVE_DUNE
 check_PROGRAMS += tests/gdb_target
 tests_gdb_target_SOURCES = tests/gdb_target.c
 tests_gdb_target_CFLAGS = $(AM_CFLAGS) -g
-TESTS += tests/check_dune_gdb.sh
 EXTRA_DIST += tests/check_dune_gdb.sh
 EXTRA_tests_gdb_target_DEPENDENCIES = dune/dune-run dune/libdune-preload.la
 endif
@@ -109,7 +126,6 @@ endif
 if HAVE_DUNE
 if HAVE_CHECK
 check_PROGRAMS += tests/check_dune_mode
-TESTS += tests/check_dune_mode
 tests_check_dune_mode_SOURCES = tests/check_dune_mode.c tests/dune_test.h
 tests_check_dune_mode_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -DDUNE_RUN='"$(abs_top_builddir)/dune/dune-run"'
 tests_check_dune_mode_LDADD = dune/libdune-core.la $(CHECK_LIBS)

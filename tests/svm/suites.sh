@@ -8,14 +8,15 @@
 #
 # SUITEs: check_dune check_dune_run check_dune_threads check_dune_tlb
 # check_dune_mode check_dune_signals check_dune_mem check_dune_fds
-# check_dirty check_gc_dune gctest (default: all).  Under emulation they
+# check_dune_gdb check_dirty check_gc_dune gctest check_clients (default:
+# all; check_clients runs Guile and ECL with the Dune sources only).  Under emulation they
 # run 10-50 times slower than natively, so the two libgc-dune scripts run
 # their quick variants: check_gc_dune.sh with CHECK_GC_DUNE_STEPS (default
 # here 4000) and gctest_dune.sh without its slow checked runs.
 # SVM_SUITE_TIMEOUT (seconds, default 1500) bounds each suite; Check's own
 # per-test timeouts are stretched (CK_TIMEOUT_MULTIPLIER, default 10 here).
 # A suite that skips (exit 77) is reported as skipped with its reason.
-all="check_dune check_dune_run check_dune_threads check_dune_tlb check_dune_mode check_dune_signals check_dune_mem check_dune_fds check_dirty check_gc_dune gctest"
+all="check_dune check_dune_run check_dune_threads check_dune_tlb check_dune_mode check_dune_signals check_dune_mem check_dune_fds check_dune_gdb check_dirty check_gc_dune gctest check_clients"
 [ $# -gt 0 ] || set -- $all
 tmo=${SVM_SUITE_TIMEOUT:-1500}
 # Check's per-test timeouts are set for native speed.
@@ -61,6 +62,10 @@ for s in "$@"; do
         suite "$s" "./tests/$s" ;;
     check_gc_dune)
         suite "$s" CHECK_GC_DUNE_STEPS="${CHECK_GC_DUNE_STEPS:-4000}" sh tests/check_gc_dune.sh ;;
+    check_dune_gdb)
+        suite "$s" sh tests/check_dune_gdb.sh ;;
+    check_clients)
+        suite "$s" CHECK_CLIENTS_BACKENDS="pte kvm" sh tests/check_clients.sh ;;
     gctest)
         suite "$s" GCTEST_SLOW=0 RUN_TIMEOUT="$tmo" sh tests/gctest_dune.sh ;;
     *)
