@@ -1513,10 +1513,14 @@ int main(void)
     if (failed)
         return EXIT_FAILURE;
 #ifdef HAVE_DUNE
-    /* Not a pass when the Dune backends could not be run. */
-    if (dune_state != DUNE_TEST_USABLE) {
-        printf("%s: check_dirty: pte and kvm not run: %s\n",
-               dune_state == DUNE_TEST_SKIP ? "SKIP" : "FAIL", dune_why);
+    /* Where Dune cannot be used the native sources' cases still count;
+     * pte and kvm are then tests/svm/dune/check_dirty.dune's, which make
+     * check runs inside the emulated-SVM guest.  Where Dune should work
+     * and does not, a failure. */
+    if (dune_state == DUNE_TEST_SKIP)
+        printf("SKIP (not counted): check_dirty: pte and kvm not run here: %s\n", dune_why);
+    else if (dune_state != DUNE_TEST_USABLE) {
+        printf("FAIL: check_dirty: pte and kvm not run: %s\n", dune_why);
         return dune_state;
     }
 #endif

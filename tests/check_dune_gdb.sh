@@ -118,7 +118,7 @@ delete
 detach
 EOF2
 attach() {
-    "$@" $target 400 >/dev/null &
+    "$@" $target 100000 >/dev/null & # 20 ms a loop: far longer than gdb takes to attach, even emulated; killed below
     pid=$!
     sleep 1
     gdb -batch -nx -x "$tmp/attach" -p $pid 2>&1
