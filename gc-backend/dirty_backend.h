@@ -15,6 +15,7 @@
 #ifndef DIRTY_BACKEND_H
 #define DIRTY_BACKEND_H
 
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -176,5 +177,13 @@ void dirty_bits_set_range(uint64_t *b, size_t from, size_t to);
 void dirty_bits_set_range_atomic(_Atomic uint64_t *b, size_t from, size_t to);
 /* Number of set bits among the first n. */
 long dirty_bits_count(const uint64_t *b, size_t n);
+
+/* dirty_sigchain.c: install `ours` for sig (SIGSEGV or SIGBUS) and keep it
+ * first: the program's later sigaction()/signal() calls for sig are only
+ * recorded.  0 or -errno.  Once taken, for the life of the process. */
+int dirty_sigchain_take(int sig, const struct sigaction *ours);
+/* From the handler: run the program's disposition for a fault that is not
+ * ours, as the kernel would have (async-signal-safe). */
+void dirty_sigchain_pass(int sig, siginfo_t *si, void *uctx);
 
 #endif

@@ -11,8 +11,8 @@
  * All mprotect ranges of all trackers sit in one lock-free table so the
  * signal handler can find them; overlapping ranges (two trackers watching
  * the same memory) all get the bit.  Faults outside our ranges, and faults
- * that are not write-permission faults, go to the SIGSEGV handler that was
- * installed before ours (or the default action).
+ * that are not write-permission faults, go to the program's SIGSEGV
+ * disposition, installed before or after ours (dirty_sigchain.c).
  *
  * What this backend cannot see: the kernel writing into a read-only page
  * (read(), recvmsg...) does not fault, the system call fails with EFAULT.
@@ -51,7 +51,6 @@ struct mp_range {
 };
 
 static struct rtable *ranges;
-static struct sigaction old_segv;
 static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool installed;
 
@@ -129,26 +128,11 @@ static bool is_write_fault(const siginfo_t *si, const void *uctx)
 #endif
 }
 
-static void chain(int sig, siginfo_t *si, void *uctx)
-{
-    if (old_segv.sa_flags & SA_SIGINFO) {
-        old_segv.sa_sigaction(sig, si, uctx);
-    } else if (old_segv.sa_handler == SIG_DFL || old_segv.sa_handler == SIG_IGN) {
-        /* Restore the default action; returning re-executes the faulting
-         * instruction, which then kills the process as it would have. */
-        signal(sig, SIG_DFL);
-        if (si->si_code <= 0)
-            raise(sig); /* sent by kill(): no instruction to re-execute */
-    } else {
-        old_segv.sa_handler(sig);
-    }
-}
-
 static void on_segv(int sig, siginfo_t *si, void *uctx)
 {
     int saved = errno;
     if (!(is_write_fault(si, uctx) && handle_write((uintptr_t)si->si_addr)))
-        chain(sig, si, uctx);
+        dirty_sigchain_pass(sig, si, uctx);
     errno = saved;
 }
 
@@ -156,8 +140,9 @@ static void on_segv(int sig, siginfo_t *si, void *uctx)
  * the tracker opens, as stock libgc installs its own when incremental mode
  * starts: a program that sets up its own SIGSEGV handler in between (ECL
  * does, at boot) then has its handler under ours, and we chain to it for
- * every fault that is not ours.  A handler installed after ours must chain
- * to ours, as with stock libgc. */
+ * every fault that is not ours.  A handler installed after ours is only
+ * recorded (dirty_sigchain.c): ours stays first and passes it the faults
+ * that are not ours. */
 static int install_handler(void)
 {
     int err = 0;
@@ -177,10 +162,8 @@ static int install_handler(void)
         sigdelset(&sa.sa_mask, SIGILL);
         sigdelset(&sa.sa_mask, SIGFPE);
         sigdelset(&sa.sa_mask, SIGTRAP);
-        if (sigaction(SIGSEGV, &sa, &old_segv) < 0)
-            err = -errno;
-        else
-            installed = true;
+        err = dirty_sigchain_take(SIGSEGV, &sa);
+        installed = err == 0;
     }
     pthread_mutex_unlock(&install_lock);
     return err;

@@ -62,6 +62,14 @@ tests_check_gc_soft_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/gc-backend
 tests_check_gc_soft_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_gc_soft_LDADD = $(DIRTY_LIBS) $(CHECK_LIBS) -ldl
 endif
+# A SIGSEGV handler installed after libgc starts, on an alternate stack
+# (Nix's), under gc-dune-run per dirty source (dirty_sigchain.c).
+check_PROGRAMS += tests/check_gc_sigchain
+TESTS += tests/check_gc_sigchain.sh
+EXTRA_DIST += tests/check_gc_sigchain.sh
+tests_check_gc_sigchain_SOURCES = tests/check_gc_sigchain.c
+tests_check_gc_sigchain_CFLAGS = $(AM_CFLAGS) $(BDWGC_CFLAGS)
+tests_check_gc_sigchain_LDADD = $(BDWGC_LIBS)
 # One workload, every dirty source, side by side (README: libgc-dune).
 compare-backends: tests/check_gc_dune
 	$(srcdir)/tests/compare_backends.sh

@@ -29,7 +29,8 @@ gc_backend_libdirty_la_SOURCES = \
 	gc-backend/dirty_hold.c \
 	gc-backend/dirty_uffd.c \
 	gc-backend/dirty_softdirty.c \
-	gc-backend/dirty_mprotect.c
+	gc-backend/dirty_mprotect.c \
+	gc-backend/dirty_sigchain.c
 if HAVE_DUNE
 # The Dune backends (guest PTE D bits, KVM dirty log) implement struct
 # dirty_ops from dirty_backend.h; they call the Dune core through dune.h
