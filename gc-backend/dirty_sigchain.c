@@ -197,27 +197,28 @@ static sighandler_t real_signal(const char *name, int sig, sighandler_t h)
     return f(sig, h);
 }
 
-API sighandler_t signal(int sig, sighandler_t h)
+/* signal(), bsd_signal() or sysv_signal() (`name`), whose flags for a
+ * taken signal are `flags`. */
+static sighandler_t signal_as(const char *name, int sig, sighandler_t h, int flags)
 {
     struct chain *c = chain_of(sig);
     if (!c || !atomic_load(&c->taken))
-        return real_signal("signal", sig, h);
-    return set_handler(c, sig, h, SA_RESTART);
+        return real_signal(name, sig, h);
+    return set_handler(c, sig, h, flags);
+}
+
+API sighandler_t signal(int sig, sighandler_t h)
+{
+    return signal_as("signal", sig, h, SA_RESTART);
 }
 
 API sighandler_t bsd_signal(int sig, sighandler_t h);
 API sighandler_t bsd_signal(int sig, sighandler_t h)
 {
-    struct chain *c = chain_of(sig);
-    if (!c || !atomic_load(&c->taken))
-        return real_signal("bsd_signal", sig, h);
-    return set_handler(c, sig, h, SA_RESTART);
+    return signal_as("bsd_signal", sig, h, SA_RESTART);
 }
 
 API sighandler_t sysv_signal(int sig, sighandler_t h)
 {
-    struct chain *c = chain_of(sig);
-    if (!c || !atomic_load(&c->taken))
-        return real_signal("sysv_signal", sig, h);
-    return set_handler(c, sig, h, SA_RESETHAND | SA_NODEFER);
+    return signal_as("sysv_signal", sig, h, SA_RESETHAND | SA_NODEFER);
 }

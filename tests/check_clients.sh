@@ -68,6 +68,11 @@ why_failed() {
     echo "exit $1; $(grep -v '^[[:space:]]*$' "$tmp/$2.err" | tail -n 2 | tr '\n' ' ' | cut -c1-300)"
 }
 
+# Checking mode as "checked" asks for it needs uffd (Linux 6.7): one line
+# per client, not counted, where the kernel lacks it (the SVM guest's 6.1).
+checked=checked
+uffd_why=$(./tests/dirty-usable uffd) || checked=
+
 echo "$CASES" | {
 while read -r name size; do
     if ! "$client" --check "$name"; then
@@ -87,13 +92,8 @@ while read -r name size; do
     fi
     pass "$name stock libgc, incremental"
 
-    # checking mode as asked for below needs uffd (Linux 6.7): one line,
-    # not counted, where the kernel lacks it (the SVM guest's 6.1).
-    checked=checked
-    if ! uffd_why=$(./tests/dirty-usable uffd); then
+    [ -n "$checked" ] ||
         echo "SKIP (not counted): $name checked (uffd against mprotect): uffd: $uffd_why"
-        checked=
-    fi
     for b in $backends default $checked default-checked; do
         label=$name-$b
         case $b in
