@@ -1,6 +1,7 @@
 /*
  * workload.c - metrics shared by the GC benchmark workloads: wall time,
- * collections, stop-the-world pauses, peak heap and the RESULT line.
+ * collections, stop-the-world pauses, peak heap, CPU time, page faults and
+ * the RESULT line.
  *
  * The collection-event and heap-resize callbacks run with the GC lock held
  * (often with the world stopped), so they only read the clock and update
@@ -14,8 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/perf_event.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 /* One kind of interval (stop-world, or whole collection): count, sum, max. */
 struct span {
@@ -29,6 +34,13 @@ static struct span stw;   /* GC_EVENT_PRE_STOP_WORLD .. GC_EVENT_POST_START_WORL
 static struct span whole; /* GC_EVENT_START .. GC_EVENT_END */
 static size_t heap_peak;
 static uint64_t wall_t0;
+/* Page faults since wl_hooks.  The kernel's software counter sees every
+ * fault, a write-barrier fault that ends in SIGSEGV (stock libgc's
+ * mprotect mode) included; getrusage's minor faults count only the ones
+ * the kernel resolved itself (userfaultfd write faults, first touches). */
+static int fault_fd = -1;
+static long minflt0, majflt0;
+static struct timeval utime0, stime0; /* CPU time counts from wl_hooks too */
 static const char *wl_name = "?";
 static long wl_size;
 static GC_word gc_no0; /* GC_INIT itself may count a collection */
@@ -106,6 +118,48 @@ long wl_arg(int argc, char **argv, const char *flag, long dflt)
     return dflt;
 }
 
+static int open_fault_counter(int exclude_kernel)
+{
+    struct perf_event_attr a = {
+        .type = PERF_TYPE_SOFTWARE,
+        .size = sizeof a,
+        .config = PERF_COUNT_SW_PAGE_FAULTS,
+        .inherit = 1, /* threads started later count too */
+        .exclude_kernel = (unsigned)exclude_kernel,
+        .exclude_hv = 1,
+    };
+    return (int)syscall(SYS_perf_event_open, &a, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
+}
+
+static void faults_start(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    minflt0 = ru.ru_minflt;
+    majflt0 = ru.ru_majflt;
+    utime0 = ru.ru_utime;
+    stime0 = ru.ru_stime;
+    if (fault_fd >= 0)
+        close(fault_fd);
+    /* Faults taken in the kernel (a read() into the heap) count where
+     * perf_event_paranoid allows, else user-mode ones only. */
+    fault_fd = open_fault_counter(0);
+    if (fault_fd < 0)
+        fault_fd = open_fault_counter(1);
+}
+
+/* Faults since faults_start: the counter's, else minor + major. */
+static long faults_now(const struct rusage *ru, const char **src)
+{
+    uint64_t v;
+    if (fault_fd >= 0 && read(fault_fd, &v, sizeof v) == (ssize_t)sizeof v) {
+        *src = "perf";
+        return (long)v;
+    }
+    *src = "rusage";
+    return (ru->ru_minflt - minflt0) + (ru->ru_majflt - majflt0);
+}
+
 void wl_hooks(void)
 {
     prev_event_cb = GC_get_on_collection_event();
@@ -114,6 +168,7 @@ void wl_hooks(void)
     GC_set_on_heap_resize(on_resize);
     heap_peak = GC_get_heap_size(); /* what GC_INIT already reserved */
     gc_no0 = GC_get_gc_no();
+    faults_start();
     wall_t0 = now_ns();
 }
 
@@ -170,16 +225,20 @@ size_t wl_fields(char *buf, size_t len)
 
     if (heap > heap_peak)
         heap_peak = heap;
+    const char *fsrc;
     getrusage(RUSAGE_SELF, &ru);
+    long faults = faults_now(&ru, &fsrc);
     if (gc_dune_bench_fields) /* weak: only if a loaded library defines it */
         gc_dune_bench_fields(extra, sizeof extra);
     n = snprintf(buf, len, "wall_s=%.4f gcs=%lu pause_total_ms=%.3f pause_max_ms=%.3f "
                  "heap_peak_kb=%zu pauses=%lu pause_src=%s user_s=%.3f sys_s=%.3f "
+                 "faults=%ld faults_src=%s minflt=%ld "
                  "incremental=%d vdb=%s parallel=%d%s%s",
                  wall, (unsigned long)(GC_get_gc_no() - gc_no0), (double)p->total_ns / 1e6,
                  (double)p->max_ns / 1e6, heap_peak / 1024, p->n, stw.n ? "stw" : "collection",
-                 tv_s(ru.ru_utime), tv_s(ru.ru_stime), GC_is_incremental_mode(), vdb_name(),
-                 GC_get_parallel(), extra[0] ? " " : "", extra);
+                 tv_s(ru.ru_utime) - tv_s(utime0), tv_s(ru.ru_stime) - tv_s(stime0), faults, fsrc, ru.ru_minflt - minflt0,
+                 GC_is_incremental_mode(), vdb_name(), GC_get_parallel(), extra[0] ? " " : "",
+                 extra);
     return n < 0 ? 0 : (size_t)n;
 }
 

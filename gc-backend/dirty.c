@@ -218,6 +218,8 @@ static void drange_free(void *p)
 {
     struct drange *d = p;
     dirty_hold_free(d->hold);
+    free(d->open);
+    free(d->skip);
     free(d->noted);
     free(d->scratch);
     free(d->ref_bits);
@@ -420,16 +422,30 @@ static long collect_range(struct dirty_tracker *t, struct drange *d, size_t firs
     if (t->ref.ops)
         dirty_check_reference(t, d, first, n);
     bool holding = d->hold && t->hold;
+    bool opened = d->nopen > 0;
     long r;
-    if (holding)
+    if (opened) {
+        /* Open pages are neither read nor re-armed (held ones likewise). */
+        memset(d->skip, 0, DIRTY_WORDS(n) * sizeof(uint64_t));
+        dirty_bits_or_from(d->open, first, n, d->skip);
+        if (holding) {
+            const uint64_t *keep = dirty_hold_keep(d->hold, t->hold_all, first, n);
+            for (size_t w = 0; keep && w < DIRTY_WORDS(n); w++)
+                d->skip[w] |= keep[w];
+        }
+        r = t->main.ops->collect_skip(t->main.state, d->priv, first, n, out, d->skip);
+    } else if (holding) {
         r = t->main.ops->collect_except(t->main.state, d->priv, first, n, out,
                                         dirty_hold_keep(d->hold, t->hold_all, first, n));
-    else
+    } else {
         r = t->main.ops->collect(t->main.state, d->priv, first, n, out);
+    }
     if (r < 0) {
         memset(out, 0, DIRTY_WORDS(n) * sizeof(uint64_t));
         dirty_bits_set_range(out, 0, n);
     }
+    if (opened)
+        dirty_bits_or_from(d->open, first, n, out); /* written, for all we know */
     if (atomic_exchange(&d->any_noted, false)) {
         /* Noted pages count as the backend's answer: they can hide a
          * miss of the reference but never cause one. */
@@ -444,6 +460,71 @@ static long collect_range(struct dirty_tracker *t, struct drange *d, size_t firs
     if (t->ref.ops)
         dirty_check_cycle(t, d, first, n, out);
     return dirty_bits_count(out, n);
+}
+
+/* Open or arm pages [first, first+n) of d; t->lock held. */
+static int set_open_locked(struct dirty_tracker *t, struct drange *d, size_t first, size_t n,
+                           bool open)
+{
+    const struct dirty_ops *ops = t->main.ops;
+    size_t words = DIRTY_WORDS(d->npages);
+    if (!d->open) {
+        if (!open)
+            return 0;
+        d->open = calloc(words, sizeof(uint64_t));
+        d->skip = calloc(words, sizeof(uint64_t));
+        if (!d->open || !d->skip) {
+            free(d->open);
+            free(d->skip);
+            d->open = d->skip = NULL;
+            return -ENOMEM;
+        }
+    }
+    if (ops->set_open) {
+        /* Opening fails safe (the pages stay armed); arming does not, so
+         * on failure the pages stay open and go on being reported. */
+        int err = ops->set_open(t->main.state, d->priv, first, n, open);
+        if (err)
+            return err;
+    }
+    for (size_t i = first; i < first + n; i++) {
+        if (dirty_bit_get(d->open, i) == (int)open)
+            continue;
+        dirty_bit_put(d->open, i, open);
+        if (open) {
+            d->nopen++;
+        } else {
+            /* Writes while open were not seen: owed to the next collect. */
+            d->nopen--;
+            dirty_bits_set_range_atomic(d->noted, i, i + 1);
+            atomic_store(&d->any_noted, true);
+        }
+    }
+    return 0;
+}
+
+int dirty_set_open(struct dirty_tracker *t, void *start, size_t len, int open)
+{
+    if (!t || check_args(start, len))
+        return -EINVAL;
+    if (!t->main.ops->collect_skip)
+        return -ENOTSUP;
+    uintptr_t s = (uintptr_t)start;
+    pthread_mutex_lock(&t->lock);
+    size_t i = find_index(t, s);
+    int err = -ENOENT;
+    if (i < t->nr && t->r[i]->start <= s && s + len <= drange_end(t->r[i])) {
+        struct drange *d = t->r[i];
+        err = set_open_locked(t, d, (s - d->start) >> DIRTY_PAGE_SHIFT, len >> DIRTY_PAGE_SHIFT,
+                              open != 0);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return err;
+}
+
+int dirty_can_open(const struct dirty_tracker *t)
+{
+    return t && t->main.ops->collect_skip;
 }
 
 long dirty_collect(struct dirty_tracker *t, void *start, size_t len, uint64_t *bitmap)

@@ -90,6 +90,19 @@ long dirty_collect_all(struct dirty_tracker *t, dirty_fn fn, void *arg);
  * where that matters (gc_dune_note_write does, under libgc's lock). */
 void dirty_note_write(const void *addr, size_t len);
 
+/* Leaving pages open: with open != 0, pages [start, start+len) (page-
+ * aligned, within one tracked range) are no longer armed: writes there
+ * cost nothing, and every collect reports the pages dirty.  With open ==
+ * 0 they are armed again: the next collect still reports them (writes
+ * while open were not seen), later ones only what was written.  For memory
+ * whose dirty bits nobody needs for a while (a collector's free and
+ * pointer-free blocks), where a write fault would be wasted.  0, -ENOENT
+ * outside one tracked range, -ENOTSUP where the backend cannot (mprotect,
+ * softdirty; dirty_can_open tells), or the backend's error (then pages
+ * being opened stay armed, pages being armed stay open). */
+int dirty_set_open(struct dirty_tracker *t, void *start, size_t len, int open);
+int dirty_can_open(const struct dirty_tracker *t);
+
 enum dirty_backend dirty_backend_of(const struct dirty_tracker *t);
 /* Checking mode's reference backend, or DIRTY_AUTO when not checking. */
 enum dirty_backend dirty_reference_of(const struct dirty_tracker *t);

@@ -70,6 +70,18 @@ struct dirty_ops {
     long (*collect_except)(void *state, void *range, size_t first, size_t n, uint64_t *bitmap,
                            const uint64_t *keep);
 
+    /* Optional (both or neither): leaving pages open (dirty_set_open).
+     * set_open makes pages [first, first+n) of the range writable without
+     * a fault (open) or arms them again so that the next write is caught
+     * (!open).  collect_skip is collect, except that the pages set in skip
+     * are neither read nor re-armed: it may report them or not (dirty.c
+     * reports every open page anyway).  A backend that can hold (above)
+     * may leave set_open NULL: keeping a page from being re-armed is all
+     * that open needs there. */
+    int (*set_open)(void *state, void *range, size_t first, size_t n, bool open);
+    long (*collect_skip)(void *state, void *range, size_t first, size_t n, uint64_t *bitmap,
+                         const uint64_t *skip);
+
     /* Optional (both or neither): dirty_collect_all() calls batch_begin
      * before it collects every range and batch_end after, so that work a
      * collect must do before the world resumes can be done once per pass

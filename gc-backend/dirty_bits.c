@@ -58,3 +58,19 @@ void dirty_bits_take(_Atomic uint64_t *src, size_t first, size_t n, uint64_t *ds
         }
     }
 }
+
+void dirty_bits_or_from(const uint64_t *src, size_t first, size_t n, uint64_t *dst)
+{
+    if (first % 64 == 0) {
+        for (size_t w = 0; w < DIRTY_WORDS(n); w++) {
+            uint64_t v = src[first / 64 + w];
+            if (w == n / 64 && n % 64)
+                v &= (1ULL << (n % 64)) - 1;
+            dst[w] |= v;
+        }
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (dirty_bit_get(src, first + i))
+            dirty_bit_set(dst, i);
+}

@@ -129,4 +129,5 @@ const struct dirty_ops dirty_kvm_ops = {
     .untrack = dune_backend_untrack,
     .collect = kvm_collect,
     .collect_except = kvm_collect_except,
+    .collect_skip = kvm_collect_except, /* open pages are kept, not re-armed */
 };

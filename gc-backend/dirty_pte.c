@@ -117,6 +117,7 @@ const struct dirty_ops dirty_pte_ops = {
     .untrack = dune_backend_untrack,
     .collect = pte_collect,
     .collect_except = pte_collect_except,
+    .collect_skip = pte_collect_except, /* open pages are kept, not re-armed */
     .batch_begin = pte_batch_begin,
     .batch_end = pte_batch_end,
 };

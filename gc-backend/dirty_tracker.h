@@ -36,6 +36,8 @@ struct drange {
     _Atomic uint64_t *noted;         /* pages given to dirty_note_write() */
     uint64_t *scratch;               /* collect_all's output */
     struct dirty_hold *hold;         /* NULL unless the backend can hold */
+    uint64_t *open, *skip;           /* dirty_set_open's pages; scratch */
+    size_t nopen;                    /* pages set in open */
     uint64_t *ref_bits, *ref_sure;   /* checking mode: reference's answer, */
     uint64_t *carry;                 /* its certain part, our last answer, */
     uint64_t *owed1, *owed2;         /* pages it still owes (1, 2 cycles) */
@@ -78,6 +80,8 @@ void dirty_check_cycle(struct dirty_tracker *t, struct drange *d, size_t first, 
 /* Move bits [first, first+n) of the atomic bitmap src into dst (OR, bit 0
  * of dst = bit `first` of src), clearing them in src. */
 void dirty_bits_take(_Atomic uint64_t *src, size_t first, size_t n, uint64_t *dst);
+/* dst[0, n) |= src[first, first+n) (bit 0 of dst = bit `first` of src). */
+void dirty_bits_or_from(const uint64_t *src, size_t first, size_t n, uint64_t *dst);
 
 #pragma GCC visibility pop
 

@@ -324,12 +324,45 @@ static void uffd_untrack(void *state, void *range)
     free(r);
 }
 
-/* Collect; *guessed is set when the answer is a precaution (remap). */
-static long collect(struct uffd_state *s, struct uffd_range *r, size_t first, size_t n,
-                    uint64_t *bitmap, bool *guessed)
+/* Scan pages [from, to) of r (absolute indices, within [first, first+n),
+ * the pages bitmap covers): set their written pages in bitmap and protect
+ * them again.  0, 1 if the range was remapped (then everything is reported
+ * and armed again), or -errno. */
+static long scan_run(struct uffd_state *s, struct uffd_range *r, size_t first, size_t n,
+                     size_t from, size_t to, uint64_t *bitmap)
 {
     uintptr_t base = r->start + (first << DIRTY_PAGE_SHIFT);
-    uintptr_t end = base + (n << DIRTY_PAGE_SHIFT);
+    uintptr_t end = r->start + (to << DIRTY_PAGE_SHIFT);
+    for (uintptr_t at = r->start + (from << DIRTY_PAGE_SHIFT); at < end;) {
+        uint64_t walk_end = end;
+        long got = scan(s->pagemap, at, end, s->vec, VEC_LEN, &walk_end);
+        if (got == -EPERM) {
+            /* Part of the range is no longer registered: it was unmapped
+             * and mapped again.  Whatever is there now may have been
+             * written unseen: report it all and arm the new mapping. */
+            dirty_bits_set_range(bitmap, 0, n);
+            arm(s, base, n << DIRTY_PAGE_SHIFT);
+            return 1;
+        }
+        if (got < 0)
+            return got;
+        for (long i = 0; i < got; i++) {
+            dirty_bits_set_range(bitmap, (s->vec[i].start - base) >> DIRTY_PAGE_SHIFT,
+                                 (s->vec[i].end - base) >> DIRTY_PAGE_SHIFT);
+        }
+        if (walk_end <= at)
+            break; /* no progress: should not happen */
+        at = walk_end;
+    }
+    return 0;
+}
+
+/* Collect, leaving alone the pages set in skip (NULL: none); *guessed is
+ * set when the answer is a precaution (remap, fork).  Each run of pages
+ * not skipped is one PAGEMAP_SCAN; skipped pages are reported. */
+static long collect(struct uffd_state *s, struct uffd_range *r, size_t first, size_t n,
+                    uint64_t *bitmap, const uint64_t *skip, bool *guessed)
+{
     memset(bitmap, 0, DIRTY_WORDS(n) * sizeof(uint64_t));
     *guessed = false;
     int err = own(s);
@@ -343,42 +376,64 @@ static long collect(struct uffd_state *s, struct uffd_range *r, size_t first, si
         if (first == 0 && n == r->npages)
             r->unseen = false;
     }
-    for (uintptr_t at = base; at < end;) {
-        uint64_t walk_end = end;
-        long got = scan(s->pagemap, at, end, s->vec, VEC_LEN, &walk_end);
-        if (got == -EPERM) {
-            /* Part of the range is no longer registered: it was unmapped
-             * and mapped again.  Whatever is there now may have been
-             * written unseen: report it all and arm the new mapping. */
-            dirty_bits_set_range(bitmap, 0, n);
-            arm(s, base, end - base);
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        if (skip && dirty_bit_get(skip, i)) {
+            while (j < n && dirty_bit_get(skip, j))
+                j++;
+            dirty_bits_set_range(bitmap, i, j);
+            i = j;
+            continue;
+        }
+        while (j < n && !(skip && dirty_bit_get(skip, j)))
+            j++;
+        long got = scan_run(s, r, first, n, first + i, first + j, bitmap);
+        if (got < 0)
+            return got;
+        if (got > 0) {
             *guessed = true;
             return (long)n;
         }
-        if (got < 0)
-            return got;
-        for (long i = 0; i < got; i++) {
-            dirty_bits_set_range(bitmap, (s->vec[i].start - base) >> DIRTY_PAGE_SHIFT,
-                                 (s->vec[i].end - base) >> DIRTY_PAGE_SHIFT);
-        }
-        if (walk_end <= at)
-            break; /* no progress: should not happen */
-        at = walk_end;
+        i = j;
     }
     return dirty_bits_count(bitmap, n);
+}
+
+/* Open: unprotect, so that writes take no fault (an exclusive page becomes
+ * writable at once).  Arm: protect again; with WP_UNPOPULATED this also
+ * covers pages not populated now, so a first write later is caught. */
+static int uffd_set_open(void *state, void *range, size_t first, size_t n, bool open)
+{
+    struct uffd_state *s = state;
+    struct uffd_range *r = range;
+    int err = own(s);
+    if (err)
+        return err;
+    struct uffdio_writeprotect wp = {
+        .range = {.start = r->start + (first << DIRTY_PAGE_SHIFT), .len = n << DIRTY_PAGE_SHIFT},
+        .mode = open ? 0 : UFFDIO_WRITEPROTECT_MODE_WP,
+    };
+    return ioctl(s->uffd, UFFDIO_WRITEPROTECT, &wp) < 0 ? -errno : 0;
+}
+
+static long uffd_collect_skip(void *state, void *range, size_t first, size_t n, uint64_t *bitmap,
+                              const uint64_t *skip)
+{
+    bool guessed;
+    return collect(state, range, first, n, bitmap, skip, &guessed);
 }
 
 static long uffd_collect(void *state, void *range, size_t first, size_t n, uint64_t *bitmap)
 {
     bool guessed;
-    return collect(state, range, first, n, bitmap, &guessed);
+    return collect(state, range, first, n, bitmap, NULL, &guessed);
 }
 
 static long uffd_collect_certain(void *state, void *range, size_t first, size_t n,
                                  uint64_t *bitmap, uint64_t *certain)
 {
     bool guessed;
-    long r = collect(state, range, first, n, bitmap, &guessed);
+    long r = collect(state, range, first, n, bitmap, NULL, &guessed);
     if (r >= 0 && !guessed)
         memcpy(certain, bitmap, DIRTY_WORDS(n) * sizeof(uint64_t));
     else
@@ -396,5 +451,7 @@ const struct dirty_ops dirty_uffd_ops = {
     .untrack = uffd_untrack,
     .collect = uffd_collect,
     .collect_certain = uffd_collect_certain,
+    .set_open = uffd_set_open,
+    .collect_skip = uffd_collect_skip,
     .note_write = NULL, /* the kernel's own writes fault like the CPU's */
 };

@@ -4,7 +4,7 @@ if HAVE_BDWGC
 lib_LTLIBRARIES += gc-backend/libgc-dune.la
 pkginclude_HEADERS += gc-backend/gc_dune.h gc-backend/dirty.h
 gc_backend_libgc_dune_la_SOURCES = gc-backend/gc_dune.c gc-backend/gc_dune.h \
-	gc-backend/gc_dune_internal.h gc-backend/gc_dune_heap.c gc-backend/gc_dune_report.c gc-backend/gc_dune_ptrfree.c \
+	gc-backend/gc_dune_internal.h gc-backend/gc_dune_heap.c gc-backend/gc_dune_report.c gc-backend/gc_dune_ptrfree.c gc-backend/gc_dune_open.c \
 	gc-backend/gc_dune_bench.c gc-backend/gc_dune_soft.c gc-backend/gc_dune_soft.h
 gc_backend_libgc_dune_la_CFLAGS = $(AM_CFLAGS) $(BDWGC_CFLAGS) -fvisibility=hidden
 # The Dune core comes from the shared libdune (one copy per process, also

@@ -69,6 +69,7 @@ static void parse_env(void)
     cfg.verbose = cfg.env.verbose > 0;
     cfg.verbose_level = (int)cfg.env.verbose;
     cfg.print_stats = getenv("GC_PRINT_STATS") != NULL;
+    open_configure();
 }
 
 /* Enter Dune, saying why not when it fails: 0 or -errno. */
@@ -187,6 +188,12 @@ void print_totals(void)
         fprintf(stderr, "gc-dune: soft-dirty feed: %lu passes, %lu clears, %lu pagemap entries "
                 "read (%lu in tracked regions, %lu of those written)\n", ss.passes, ss.clears,
                 ss.answered, ss.answered_tracked, ss.answered_dirty);
+    }
+    if (open_stats.passes) {
+        fprintf(stderr, "gc-dune: open pages: %lu passes over %lu pages (%.3f ms), %lu runs of "
+                "%lu pages opened, %lu pages armed again, %lu failures\n", open_stats.passes,
+                open_stats.pages_classified, open_stats.ns / 1e6, open_stats.runs,
+                open_stats.opened, open_stats.rearmed, open_stats.failed);
     }
     struct dirty_check_stats ck;
     if (cfg.tracker && dirty_check_stats(cfg.tracker, &ck) == 0) {

@@ -77,6 +77,7 @@ struct region {
     size_t len;
     enum rstate state;
     bool fresh;           /* tracked since the last mark start */
+    uint64_t *open;       /* pages left open (gc_dune_open.c), or NULL */
     atomic_bool ready;    /* fields above are valid */
 };
 
@@ -126,6 +127,20 @@ void dump_regions(void);
 /* gc_dune_ptrfree.c: make the pointer-free heap pages among
  * [p, p + npages * PAGE) writable (and dirty) again. */
 void ptrfree_reopen(uintptr_t p, size_t npages);
+
+/* Is the heap page at p one libgc never scans: a free block, a
+ * pointer-free one, or not heap at all? */
+bool page_unscanned(uintptr_t p);
+
+/* gc_dune_open.c: leave free and pointer-free heap pages open. */
+struct gc_dune_open_stats {
+    unsigned long passes, pages_classified, runs, opened, rearmed, failed;
+    uint64_t ns;
+};
+extern struct gc_dune_open_stats open_stats;
+void open_configure(void);
+unsigned open_min_pages(void);
+void open_after_collection(void);
 
 /* gc_dune_report.c */
 void GC_CALLBACK event_cb(GC_EventType ev);

@@ -67,6 +67,12 @@ static bool page_ptrfree(uintptr_t p)
     return base && kind_ptrfree(GC_get_kind_and_size(base, NULL));
 }
 
+bool page_unscanned(uintptr_t p)
+{
+    void *base = GC_base((void *)p);
+    return !base || kind_ptrfree(GC_get_kind_and_size(base, NULL));
+}
+
 void ptrfree_reopen(uintptr_t p, size_t npages)
 {
     uintptr_t run = 0;

@@ -112,6 +112,7 @@ void GC_CALLBACK event_cb(GC_EventType ev)
     else if (ev == GC_EVENT_RECLAIM_END && cfg.active) {
         resync_heap_total();
         adopt_heap_regions();
+        open_after_collection();
     }
     GC_on_collection_event_proc app = atomic_load(&app_event);
     if (app)

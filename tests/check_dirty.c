@@ -1142,6 +1142,99 @@ START_TEST(t_hold)
 }
 END_TEST
 
+/* ---- leaving pages open (dirty_set_open) ------------------------------- */
+
+/* Random rounds of opening and arming runs, writing pages (open, armed,
+ * never touched), and collecting whole or as two pieces split off a
+ * bitmap word: open pages are reported at every collect, a page armed
+ * again at the next one, written pages always; nothing else for the exact
+ * backends.  Backends that cannot say so. */
+START_TEST(t_open)
+{
+    enum dirty_backend b = all_backends[_i];
+    struct dirty_tracker *t = open_or_skip(b, "open");
+    if (!t)
+        return;
+    size_t np = 200;
+    char *m = map_pages(np);
+    ck_assert_int_eq(dirty_track(t, m, np * PG), 0);
+    if (!dirty_can_open(t)) {
+        ck_assert_int_eq(dirty_set_open(t, m, PG, 1), -ENOTSUP);
+        printf("open[%s]: not supported (-ENOTSUP), as documented\n", dirty_backend_name(b));
+        dirty_close(t);
+        munmap(m, np * PG);
+        return;
+    }
+    ck_assert_int_eq(dirty_set_hold(t, 0), 0);
+    ck_assert_int_eq(dirty_set_open(t, m + 1, PG, 1), -EINVAL);
+    ck_assert_int_eq(dirty_set_open(t, m + np * PG, PG, 1), -ENOENT);
+    ck_assert_int_eq(dirty_set_open(t, m + (np - 1) * PG, 2 * PG, 1), -ENOENT);
+    uint64_t *open = new_bitmap(np), *want = new_bitmap(np), *got = new_bitmap(np);
+    uint64_t zero[4];
+    ck_assert_int_ge(dirty_collect(t, m, np * PG, got), 0);
+    rng_seed(0x0be7 + (unsigned)b);
+    /* Pages 150-199 are not touched before round 6. */
+    for (int round = 0; round < 24; round++) {
+        for (int k = 0; k < 3; k++) {
+            size_t at = rng() % np, len = 1 + rng() % 20, on = rng() % 2;
+            if (at + len > np)
+                len = np - at;
+            ck_assert_int_eq(dirty_set_open(t, m + at * PG, len * PG, (int)on), 0);
+            for (size_t i = at; i < at + len; i++) {
+                if (bit(open, i) && !on)
+                    mark(want, i); /* armed again: owed once */
+                if (on)
+                    mark(open, i);
+                else
+                    open[i / 64] &= ~(1ULL << (i % 64));
+            }
+        }
+        for (int k = 0; k < 30; k++) {
+            size_t i = rng() % (round < 6 ? 150 : np);
+            m[i * PG + rng() % PG]++;
+            mark(want, i);
+        }
+        for (size_t i = 0; i < np; i++)
+            if (bit(open, i))
+                mark(want, i);
+        size_t cut = round % 2 ? 61 : np; /* 61: the second piece starts mid-word */
+        memset(got, 0, (np + 63) / 64 * 8);
+        long n1 = dirty_collect(t, m, cut * PG, got);
+        ck_assert_int_ge(n1, 0);
+        if (cut < np) {
+            uint64_t *rest = new_bitmap(np - cut);
+            ck_assert_int_ge(dirty_collect(t, m + cut * PG, (np - cut) * PG, rest), 0);
+            for (size_t i = cut; i < np; i++)
+                if (bit(rest, i - cut))
+                    mark(got, i);
+            free(rest);
+        }
+        for (size_t i = 0; i < np; i++) {
+            ck_assert_msg(!bit(want, i) || bit(got, i), "open[%s] round %d: page %zu (%s) missed",
+                          dirty_backend_name(b), round, i, bit(open, i) ? "open" : "armed");
+            ck_assert_msg(!exact(b) || bit(want, i) || !bit(got, i),
+                          "open[%s] round %d: page %zu reported, not written", dirty_backend_name(b),
+                          round, i);
+        }
+        memset(want, 0, (np + 63) / 64 * 8);
+    }
+    /* Arm everything: reported once more, then quiet. */
+    ck_assert_int_eq(dirty_set_open(t, m, np * PG, 0), 0);
+    ck_assert_int_ge(dirty_collect(t, m, np * PG, got), 0);
+    for (size_t i = 0; i < np; i++)
+        ck_assert_msg(!bit(open, i) || bit(got, i), "open[%s]: page %zu not owed after arming",
+                      dirty_backend_name(b), i);
+    ck_assert_int_ge(dirty_collect(t, m, 64 * PG, zero), 0);
+    ck_assert_msg(!exact(b) || zero[0] == 0, "open[%s]: pages still reported: %#llx",
+                  dirty_backend_name(b), (unsigned long long)zero[0]);
+    free(open);
+    free(want);
+    free(got);
+    dirty_close(t);
+    munmap(m, np * PG);
+}
+END_TEST
+
 /* Backends that re-arm every page cannot hold; the environment sets the
  * default, and a bad value is said on one line and replaced by the
  * default (the open still succeeds). */
@@ -1477,6 +1570,7 @@ static Suite *dirty_suite(void)
     tcase_add_loop_test(prop, t_hold, 0, 2); /* pte, kvm */
     tcase_add_loop_test(prop, t_prot_none, 0, NB);
     tcase_add_loop_test(prop, t_noted_subrange, 0, NB);
+    tcase_add_loop_test(prop, t_open, 0, NB);
 #ifdef HAVE_DUNE
     tcase_add_loop_test(prop, t_collect_all_fails, 0, 2);
 #endif
