@@ -39,6 +39,10 @@ static uint64_t wall_t0;
  * mprotect mode) included; getrusage's minor faults count only the ones
  * the kernel resolved itself (userfaultfd write faults, first touches). */
 static int fault_fd = -1;
+/* System calls since wl_hooks (the raw_syscalls:sys_enter tracepoint,
+ * where tracefs and perf_event_paranoid allow): the other half of a write
+ * barrier's work, mprotect calls for stock libgc, ioctls for uffd. */
+static int syscall_fd = -1;
 static long minflt0, majflt0;
 static struct timeval utime0, stime0; /* CPU time counts from wl_hooks too */
 static const char *wl_name = "?";
@@ -131,6 +135,30 @@ static int open_fault_counter(int exclude_kernel)
     return (int)syscall(SYS_perf_event_open, &a, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
 }
 
+static int open_syscall_counter(void)
+{
+    static const char *const ids[] = {"/sys/kernel/tracing/events/raw_syscalls/sys_enter/id",
+                                      "/sys/kernel/debug/tracing/events/raw_syscalls/sys_enter/id"};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        FILE *f = fopen(ids[i], "re");
+        unsigned long long id;
+        if (!f)
+            continue;
+        int ok = fscanf(f, "%llu", &id) == 1;
+        fclose(f);
+        if (!ok)
+            continue;
+        struct perf_event_attr a = {
+            .type = PERF_TYPE_TRACEPOINT,
+            .size = sizeof a,
+            .config = id,
+            .inherit = 1,
+        };
+        return (int)syscall(SYS_perf_event_open, &a, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
+    }
+    return -1;
+}
+
 static void faults_start(void)
 {
     struct rusage ru;
@@ -146,6 +174,9 @@ static void faults_start(void)
     fault_fd = open_fault_counter(0);
     if (fault_fd < 0)
         fault_fd = open_fault_counter(1);
+    if (syscall_fd >= 0)
+        close(syscall_fd);
+    syscall_fd = open_syscall_counter();
 }
 
 /* Faults since faults_start: the counter's, else minor + major. */
@@ -158,6 +189,15 @@ static long faults_now(const struct rusage *ru, const char **src)
     }
     *src = "rusage";
     return (ru->ru_minflt - minflt0) + (ru->ru_majflt - majflt0);
+}
+
+/* " syscalls=N" if the counter works, else "". */
+static void syscalls_field(char *buf, size_t len)
+{
+    uint64_t v;
+    buf[0] = '\0';
+    if (syscall_fd >= 0 && read(syscall_fd, &v, sizeof v) == (ssize_t)sizeof v)
+        snprintf(buf, len, " syscalls=%llu", (unsigned long long)v);
 }
 
 void wl_hooks(void)
@@ -226,17 +266,19 @@ size_t wl_fields(char *buf, size_t len)
     if (heap > heap_peak)
         heap_peak = heap;
     const char *fsrc;
+    char sys[40];
     getrusage(RUSAGE_SELF, &ru);
     long faults = faults_now(&ru, &fsrc);
+    syscalls_field(sys, sizeof sys);
     if (gc_dune_bench_fields) /* weak: only if a loaded library defines it */
         gc_dune_bench_fields(extra, sizeof extra);
     n = snprintf(buf, len, "wall_s=%.4f gcs=%lu pause_total_ms=%.3f pause_max_ms=%.3f "
                  "heap_peak_kb=%zu pauses=%lu pause_src=%s user_s=%.3f sys_s=%.3f "
-                 "faults=%ld faults_src=%s minflt=%ld "
+                 "faults=%ld faults_src=%s minflt=%ld%s "
                  "incremental=%d vdb=%s parallel=%d%s%s",
                  wall, (unsigned long)(GC_get_gc_no() - gc_no0), (double)p->total_ns / 1e6,
                  (double)p->max_ns / 1e6, heap_peak / 1024, p->n, stw.n ? "stw" : "collection",
-                 tv_s(ru.ru_utime) - tv_s(utime0), tv_s(ru.ru_stime) - tv_s(stime0), faults, fsrc, ru.ru_minflt - minflt0,
+                 tv_s(ru.ru_utime) - tv_s(utime0), tv_s(ru.ru_stime) - tv_s(stime0), faults, fsrc, ru.ru_minflt - minflt0, sys,
                  GC_is_incremental_mode(), vdb_name(), GC_get_parallel(), extra[0] ? " " : "",
                  extra);
     return n < 0 ? 0 : (size_t)n;
