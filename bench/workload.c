@@ -43,6 +43,9 @@ static int fault_fd = -1;
  * where tracefs and perf_event_paranoid allow): the other half of a write
  * barrier's work, mprotect calls for stock libgc, ioctls for uffd. */
 static int syscall_fd = -1;
+/* Inside Dune the process's page faults are the guest's own and the host's
+ * counters see none of them: libgc-dune's fields then give Dune's counts. */
+extern int dune_active(void) __attribute__((weak));
 static long minflt0, majflt0;
 static struct timeval utime0, stime0; /* CPU time counts from wl_hooks too */
 static const char *wl_name = "?";
@@ -179,10 +182,15 @@ static void faults_start(void)
     syscall_fd = open_syscall_counter();
 }
 
-/* Faults since faults_start: the counter's, else minor + major. */
+/* Faults since faults_start: the counter's, else minor + major; -1
+ * inside Dune. */
 static long faults_now(const struct rusage *ru, const char **src)
 {
     uint64_t v;
+    if (dune_active && dune_active()) {
+        *src = "none-in-dune";
+        return -1;
+    }
     if (fault_fd >= 0 && read(fault_fd, &v, sizeof v) == (ssize_t)sizeof v) {
         *src = "perf";
         return (long)v;

@@ -31,6 +31,10 @@ int dirty_calibrate(unsigned mask, bool dune, struct dirty_cost costs[DIRTY_NBAC
 size_t dirty_rank(unsigned mask, const struct dirty_cost costs[DIRTY_NBACKENDS],
                   enum dirty_backend *order);
 double dirty_cost_score(const struct dirty_cost *c);
+/* Microseconds per mprotect call on a populated page, libgc's way (one
+ * call over a run, then one per page), best of a few rounds; < 0 if it
+ * could not be measured.  The unit of stock libgc's own write barrier. */
+double dirty_mprotect_call_us(void);
 /* "measured, us per page (...): uffd 0.51+0.20+0.01 mprotect ..." */
 void dirty_cost_format(const struct dirty_cost costs[DIRTY_NBACKENDS], bool cached, char *buf,
                        size_t len);

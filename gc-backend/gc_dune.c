@@ -90,6 +90,51 @@ static int enter_dune(void)
 #endif
 }
 
+/*
+ * Stock libgc's own write barrier is auto's last candidate.  It pays for
+ * a written page with an mprotect call (unprotecting a block it hands out
+ * or sweeps) or a SIGSEGV; libgc-dune pays with a write fault of the
+ * source, and with its own system calls for the pages it leaves open.
+ * Counted in make bench QUICK=1 (page faults above stock full's, plus
+ * system calls), stock's events cost at least STOCK_RATIO times ours in
+ * units of one of its mprotect calls on every workload and client
+ * (lowest: guile-compile and ECL, where the sweeper writes into old
+ * blocks: ours are mostly faults there).  So a source whose cost per
+ * written page is above STOCK_RATIO mprotect calls could lose to stock,
+ * and auto keeps libgc as is instead.  docs/performance.md has the counts.
+ */
+#define STOCK_RATIO 1.25
+
+/* The cost of one of libgc's mprotect calls, in us: GC_DUNE_STOCK_COST
+ * (for tests, or a host you know), else measured; < 0 if neither. */
+static double stock_call_us(void)
+{
+    const char *v = getenv("GC_DUNE_STOCK_COST");
+    if (v && *v) {
+        char *end;
+        double us = strtod(v, &end);
+        if (!*end && us >= 0)
+            return us;
+        say("gc-dune: GC_DUNE_STOCK_COST=%s: not a number of microseconds; measuring\n", v);
+    }
+    return dirty_mprotect_call_us();
+}
+
+/* Does stock libgc's own barrier beat `best` (by cost per written page)?
+ * Notes the figures in cfg.auto_how. */
+static bool stock_wins(const struct dirty_cost *best, enum dirty_backend b)
+{
+    double us = stock_call_us();
+    if (us < 0)
+        return false;
+    double limit = STOCK_RATIO * us, score = dirty_cost_score(best);
+    size_t len = strlen(cfg.auto_how);
+    snprintf(cfg.auto_how + len, sizeof cfg.auto_how - len,
+             "; stock libgc: %.2f us per mprotect call, so a source must cost under %.2f: %s %.2f",
+             us, limit, dirty_backend_name(b), score);
+    return score > limit;
+}
+
 /* auto outside Dune: rank every candidate by measured cost, Dune's too
  * when /dev/kvm is usable (dirty_calibrate.c), enter Dune if a Dune source
  * wins, and note the figures in cfg.auto_how.  Returns what to open. */
@@ -110,6 +155,10 @@ static enum dirty_backend choose_auto(void)
         return DIRTY_AUTO; /* dirty_open's own choice */
     size_t n = dirty_rank(mask, costs, order);
     dirty_cost_format(costs, cached, cfg.auto_how, sizeof cfg.auto_how);
+    if (n && stock_wins(&costs[order[0]], order[0])) {
+        cfg.stock = true;
+        return DIRTY_AUTO;
+    }
     for (size_t i = 0; i < n; i++) {
         if (order[i] != DIRTY_PTE && order[i] != DIRTY_KVM)
             return order[i];
@@ -143,6 +192,10 @@ static enum dirty_backend choose_backend(void)
 static int open_tracker(void)
 {
     enum dirty_backend want = choose_backend();
+    if (cfg.stock) {
+        snprintf(cfg.why, sizeof cfg.why, "auto by cost (%s)", cfg.auto_how);
+        return -ENOTSUP;
+    }
     const char *origin = cfg.env.backend_var[0] ? cfg.env.backend_var : "default";
     char by[sizeof cfg.auto_how + 32] = "";
     if (cfg.auto_how[0] && want != DIRTY_AUTO) {
@@ -265,7 +318,10 @@ static void setup_once(void)
         return;
     }
     if (open_tracker() < 0) {
-        say("gc-dune: no dirty-page tracker (%s); libgc left as is\n", cfg.why);
+        if (!cfg.stock)
+            say("gc-dune: no dirty-page tracker (%s); libgc left as is\n", cfg.why);
+        else if (cfg.verbose || cfg.print_stats)
+            say("gc-dune: dirty pages from stock libgc (%s): libgc left as is\n", cfg.why);
         return;
     }
     if (GC_is_init_called() && GC_is_incremental_mode() && !GC_get_manual_vdb_allowed()) {

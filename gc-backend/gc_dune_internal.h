@@ -37,6 +37,7 @@ struct gc_dune_cfg {
     bool in_dune;
     bool keep_ptrfree;       /* mprotect in use: gc_dune_ptrfree.c */
     bool soft;               /* libgc reads our bits as soft-dirty bits */
+    bool stock;              /* auto: libgc's own write barrier is cheaper */
     struct dirty_tracker *tracker;
     char why[900];
     char auto_how[400];      /* auto: the measured figures */

@@ -38,7 +38,7 @@
 
 #define WORDS(npages) (((npages) + 63) / 64)
 
-#define OPEN_MIN_DEFAULT 2
+#define OPEN_MIN_DEFAULT 4
 
 struct gc_dune_open_stats open_stats;
 static unsigned open_min = OPEN_MIN_DEFAULT;

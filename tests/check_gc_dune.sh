@@ -58,7 +58,8 @@ run "linked, mprotect" GC_DUNE_BACKEND=mprotect GC_DUNE_EXPECT=mprotect $linked
 # Without Dune, auto takes the best native backend: uffd where it exists
 # (then it must), else whichever it measured cheapest.
 if [ $uffd_ok -eq 0 ]; then
-    run "linked, auto without Dune" DUNE_DISABLE=1 GC_DUNE_EXPECT=uffd $linked
+    run "linked, auto without Dune" DUNE_DISABLE=1 GC_DUNE_STOCK_COST=1000 GC_DUNE_EXPECT=uffd \
+        $linked
 else
     run "linked, auto without Dune" DUNE_DISABLE=1 $linked
 fi
@@ -153,11 +154,16 @@ fi
 # + clean read, per page); measured once, then from the cache; measured
 # again when the machine's key changes.
 pick_ok() { # $1: the verbose line; prints the pick if it is the cheapest measured
-    printf '%s\n' "$1" | sed -n 's/^gc-dune: dirty pages from \([a-z]*\) (auto by cost (measured[^:]*: \(.*\)): .*/\1 \2/p' |
-        awk '{ best = ""; for (i = 2; i < NF; i += 2) if ($(i + 1) != "unusable") {
+    # Stock libgc is the last candidate: picked exactly when no source costs
+    # under the limit the line gives (STOCK_RATIO mprotect calls).
+    printf '%s\n' "$1" |
+        sed -n 's/^gc-dune: dirty pages from \([a-z]*\)[a-z ]* (auto by cost (measured[^:]*: \([^;]*\); stock libgc: [0-9.]* us per mprotect call, so a source must cost under \([0-9.]*\):.*/\1 \3 \2/p' |
+        awk '{ best = ""; for (i = 3; i < NF; i += 2) if ($(i + 1) != "unusable") {
                    split($(i + 1), f, "+"); c = f[1] + f[2] + f[3];
                    if (best == "" || c < min) { min = c; best = $i } }
-               if (best != "" && best == $1) print $1 }'
+               if (best == "") next
+               if ($1 == "stock" && min > $2) print "stock"
+               else if (best == $1 && min <= $2) print $1 }'
 }
 auto_run() {
     env GC_DUNE_VERBOSE=1 "$@" $safety 2>&1 >/dev/null | grep '^gc-dune: dirty pages from'
@@ -192,8 +198,22 @@ if [ $dune_rc -eq 0 ]; then
         failed=$((failed + 1))
     fi
 fi
+# Stock libgc's own barrier wins when every source costs more per page
+# than STOCK_RATIO of its mprotect calls: libgc is left as is, and says so.
+knob "GC_DUNE_STOCK_COST=0" "gc-dune: dirty pages from stock libgc (auto by cost" \
+    GC_DUNE_STOCK_COST=0 GC_DUNE_VERBOSE=1
+knob "GC_DUNE_STOCK_COST=abc" "gc-dune: GC_DUNE_STOCK_COST=abc: not a number of microseconds; measuring" \
+    GC_DUNE_STOCK_COST=abc
+echo "=== auto picks stock libgc when nothing beats it"
+line=$(env GC_DUNE_VERBOSE=1 GC_DUNE_STOCK_COST=0 $safety 2>&1 >/dev/null | grep '^gc-dune: dirty pages from')
+if [ "$(pick_ok "$line")" = stock ]; then
+    passed=$((passed + 1))
+else
+    echo "--- stock: $line"
+    failed=$((failed + 1))
+fi
 echo "=== auto with one candidate left"
-line=$(auto_run DUNE_DISABLE=1 GC_DUNE_CANDIDATES=pte,kvm,mprotect)
+line=$(auto_run DUNE_DISABLE=1 GC_DUNE_STOCK_COST=1000 GC_DUNE_CANDIDATES=pte,kvm,mprotect)
 if [ "$(pick_ok "$line")" = mprotect ] && ! printf '%s\n' "$line" | grep -q " uffd \| pte "; then
     passed=$((passed + 1))
 else
