@@ -102,6 +102,7 @@ static int enter_dune(void)
  * blocks: ours are mostly faults there).  So a source whose cost per
  * written page is above STOCK_RATIO mprotect calls could lose to stock,
  * and auto keeps libgc as is instead.  docs/performance.md has the counts.
+ * Not when GC_DUNE_CANDIDATES lists what auto may pick.
  */
 #define STOCK_RATIO 1.25
 
@@ -155,7 +156,10 @@ static enum dirty_backend choose_auto(void)
         return DIRTY_AUTO; /* dirty_open's own choice */
     size_t n = dirty_rank(mask, costs, order);
     dirty_cost_format(costs, cached, cfg.auto_how, sizeof cfg.auto_how);
-    if (n && stock_wins(&costs[order[0]], order[0])) {
+    /* A list of candidates (GC_DUNE_CANDIDATES) names dirty sources only:
+     * whoever gives one wants one of them. */
+    bool listed = getenv("GC_DUNE_CANDIDATES") || getenv("DIRTY_CANDIDATES");
+    if (n && !listed && stock_wins(&costs[order[0]], order[0])) {
         cfg.stock = true;
         return DIRTY_AUTO;
     }

@@ -154,16 +154,18 @@ fi
 # + clean read, per page); measured once, then from the cache; measured
 # again when the machine's key changes.
 pick_ok() { # $1: the verbose line; prints the pick if it is the cheapest measured
-    # Stock libgc is the last candidate: picked exactly when no source costs
-    # under the limit the line gives (STOCK_RATIO mprotect calls).
+    # Stock libgc is the last candidate (unless GC_DUNE_CANDIDATES lists
+    # them): picked exactly when no source costs under the limit the line
+    # gives (STOCK_RATIO mprotect calls).  Fields: pick, limit, figures.
     printf '%s\n' "$1" |
-        sed -n 's/^gc-dune: dirty pages from \([a-z]*\)[a-z ]* (auto by cost (measured[^:]*: \([^;]*\); stock libgc: [0-9.]* us per mprotect call, so a source must cost under \([0-9.]*\):.*/\1 \3 \2/p' |
+        sed -n -e 's/^gc-dune: dirty pages from \([a-z]*\)[a-z ]* (auto by cost (measured[^:]*: \([^;]*\); stock libgc: [0-9.]* us per mprotect call, so a source must cost under \([0-9.]*\):.*/\1 \3 \2/p' \
+            -e 't' -e 's/^gc-dune: dirty pages from \([a-z]*\) (auto by cost (measured[^:]*: \([^;)]*\)): .*/\1 1e9 \2/p' |
         awk '{ best = ""; for (i = 3; i < NF; i += 2) if ($(i + 1) != "unusable") {
                    split($(i + 1), f, "+"); c = f[1] + f[2] + f[3];
                    if (best == "" || c < min) { min = c; best = $i } }
                if (best == "") next
-               if ($1 == "stock" && min > $2) print "stock"
-               else if (best == $1 && min <= $2) print $1 }'
+               if ($1 == "stock" && min > $2 + 0) print "stock"
+               else if (best == $1 && min <= $2 + 0) print $1 }'
 }
 auto_run() {
     env GC_DUNE_VERBOSE=1 "$@" $safety 2>&1 >/dev/null | grep '^gc-dune: dirty pages from'
@@ -200,6 +202,8 @@ if [ $dune_rc -eq 0 ]; then
 fi
 # Stock libgc's own barrier wins when every source costs more per page
 # than STOCK_RATIO of its mprotect calls: libgc is left as is, and says so.
+# (Not with a list of candidates: below, where stock would win, it names
+# only mprotect and gets it.)
 knob "GC_DUNE_STOCK_COST=0" "gc-dune: dirty pages from stock libgc (auto by cost" \
     GC_DUNE_STOCK_COST=0 GC_DUNE_VERBOSE=1
 knob "GC_DUNE_STOCK_COST=abc" "gc-dune: GC_DUNE_STOCK_COST=abc: not a number of microseconds; measuring" \
@@ -213,7 +217,7 @@ else
     failed=$((failed + 1))
 fi
 echo "=== auto with one candidate left"
-line=$(auto_run DUNE_DISABLE=1 GC_DUNE_STOCK_COST=1000 GC_DUNE_CANDIDATES=pte,kvm,mprotect)
+line=$(auto_run DUNE_DISABLE=1 GC_DUNE_STOCK_COST=0 GC_DUNE_CANDIDATES=pte,kvm,mprotect)
 if [ "$(pick_ok "$line")" = mprotect ] && ! printf '%s\n' "$line" | grep -q " uffd \| pte "; then
     passed=$((passed + 1))
 else
