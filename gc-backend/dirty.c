@@ -462,6 +462,15 @@ static long collect_range(struct dirty_tracker *t, struct drange *d, size_t firs
     return dirty_bits_count(out, n);
 }
 
+/* The range wholly holding [s, s+len), or NULL; t->lock held. */
+static struct drange *range_holding(struct dirty_tracker *t, uintptr_t s, size_t len)
+{
+    size_t i = find_index(t, s);
+    if (i < t->nr && t->r[i]->start <= s && s + len <= drange_end(t->r[i]))
+        return t->r[i];
+    return NULL;
+}
+
 /* Open or arm pages [first, first+n) of d; t->lock held. */
 static int set_open_locked(struct dirty_tracker *t, struct drange *d, size_t first, size_t n,
                            bool open)
@@ -511,13 +520,10 @@ int dirty_set_open(struct dirty_tracker *t, void *start, size_t len, int open)
         return -ENOTSUP;
     uintptr_t s = (uintptr_t)start;
     pthread_mutex_lock(&t->lock);
-    size_t i = find_index(t, s);
-    int err = -ENOENT;
-    if (i < t->nr && t->r[i]->start <= s && s + len <= drange_end(t->r[i])) {
-        struct drange *d = t->r[i];
-        err = set_open_locked(t, d, (s - d->start) >> DIRTY_PAGE_SHIFT, len >> DIRTY_PAGE_SHIFT,
-                              open != 0);
-    }
+    struct drange *d = range_holding(t, s, len);
+    int err = d ? set_open_locked(t, d, (s - d->start) >> DIRTY_PAGE_SHIFT,
+                                  len >> DIRTY_PAGE_SHIFT, open != 0)
+                : -ENOENT;
     pthread_mutex_unlock(&t->lock);
     return err;
 }
@@ -533,13 +539,10 @@ long dirty_collect(struct dirty_tracker *t, void *start, size_t len, uint64_t *b
         return -EINVAL;
     uintptr_t s = (uintptr_t)start;
     pthread_mutex_lock(&t->lock);
-    size_t i = find_index(t, s);
-    long ret = -ENOENT;
-    if (i < t->nr && t->r[i]->start <= s && s + len <= drange_end(t->r[i])) {
-        struct drange *d = t->r[i];
-        ret = collect_range(t, d, (s - d->start) >> DIRTY_PAGE_SHIFT, len >> DIRTY_PAGE_SHIFT,
-                            bitmap);
-    }
+    struct drange *d = range_holding(t, s, len);
+    long ret = d ? collect_range(t, d, (s - d->start) >> DIRTY_PAGE_SHIFT,
+                                 len >> DIRTY_PAGE_SHIFT, bitmap)
+                 : -ENOENT;
     pthread_mutex_unlock(&t->lock);
     return ret;
 }
