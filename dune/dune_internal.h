@@ -60,6 +60,9 @@ uint64_t gpa_mmio(void);
 uint64_t gpa_ram_alloc(size_t len);
 void gpa_ram_free(uint64_t gpa, size_t len);
 uint64_t gpa_ram_free_bytes(void);
+/* priv.c: a write fault at addr on a page the write-protect tracker
+ * marked: give W back (counted) and return true; false if not ours. */
+bool wp_fault_fix(uintptr_t addr);
 uint64_t gpa_pool_set(uintptr_t base);
 uint64_t gpa_of_hva(uintptr_t hva);
 uint64_t gpa_of_hva_run(uintptr_t hva, uintptr_t *run_end);
@@ -92,6 +95,8 @@ int pt_map_flags(uintptr_t start, uintptr_t end, int prot, bool user, uint64_t e
 void pt_unmap(uintptr_t start, uintptr_t end);
 uint64_t *pt_lookup(uintptr_t va, bool create);
 uintptr_t pt_root(void);
+void pt_wp_fast(bool on); /* the #PF fast path of the write-protect tracker */
+unsigned long pt_wp_fast_faults(void);
 bool pt_is_table_page(uintptr_t va);
 bool pt_range_mapped(uintptr_t start, uintptr_t end);
 uint64_t pt_prot_bits(int prot, bool user);
@@ -148,6 +153,7 @@ struct dune_vm {
     int error;
     char reason[160];
     atomic_ulong syscalls, exits, faults;
+    atomic_ulong wp_exits;    /* write-protect faults resolved on the host */
     atomic_ulong shootdowns;  /* dune_tlb_shootdown round trips to KVM */
     int nvcpus;
     unsigned active_vcpus;    /* threads currently inside */

@@ -158,6 +158,8 @@ int dune_status(struct dune_status *st)
     st->shootdowns = atomic_load(&dune_vm.shootdowns);
     st->vcpus = (unsigned)dune_vm.nvcpus;
     st->max_vcpus = dune_vm.max_vcpus > 0 ? (unsigned)dune_vm.max_vcpus : 0;
+    st->wp_faults = pt_wp_fast_faults();
+    st->wp_exits = atomic_load(&dune_vm.wp_exits);
     return 0;
 }
 

@@ -128,6 +128,79 @@ static long bits_read_clear(void *start, size_t len, uint64_t *bitmap, uint64_t 
     return r < 0 ? r : n;
 }
 
+/*
+ * The write-protect tracker: a page is "written" when W is set, or when
+ * it lost W since the last read (DUNE_PTE_WRITTEN, kept by every rewrite
+ * of the entry); reading takes W away (marking the entry DUNE_PTE_WP) and
+ * flushes like a D-bit clear, so the next write faults.  Any path that
+ * sets W -- the fault fix-up below or in entry.S, the mirror installing a
+ * writable mapping -- makes the page count as written, so nothing can
+ * write it unseen; the mirror drops the mark whenever it rewrites an
+ * entry, so a page the program made read-only meanwhile is never given W
+ * by us.
+ */
+long dune_wp_read_protect(void *start, size_t len, uint64_t *bitmap, const uint64_t *keep)
+{
+    uintptr_t s = page_down(start), e = page_up((uintptr_t)start + len);
+    size_t npages = (e - s) / PAGE_SIZE;
+    struct cleared c = { 0 };
+    long n = 0;
+
+    if (!dune_self)
+        return -ENOTCONN;
+    for (size_t w = 0; w < (npages + 63) / 64; w++) {
+        uint64_t word = 0, kept = keep ? keep[w] : 0;
+        for (size_t i = w * 64; i < npages && i < w * 64 + 64; i++) {
+            uintptr_t va = s + i * PAGE_SIZE;
+            uint64_t *pte = pt_lookup(va, false), old;
+            if (!pte)
+                continue;
+            old = __atomic_load_n(pte, __ATOMIC_RELAXED);
+            bool writable = (old & (DUNE_PTE_P | DUNE_PTE_W)) == (DUNE_PTE_P | DUNE_PTE_W);
+            if (!writable && !(old & DUNE_PTE_WRITTEN))
+                continue;
+            word |= 1ULL << (i % 64);
+            n++;
+            if (kept >> (i % 64) & 1)
+                continue;
+            /* Compare-and-swap: the mirror may rewrite the entry meanwhile,
+             * and its version must win (it keeps WRITTEN if it takes W).
+             * Only an entry that has W now is marked: W is given back only
+             * where the program's own protection allows writing. */
+            uint64_t new = writable ? (old & ~(DUNE_PTE_W | DUNE_PTE_WRITTEN)) | DUNE_PTE_WP
+                                    : old & ~DUNE_PTE_WRITTEN;
+            if (__atomic_compare_exchange_n(pte, &old, new, false, __ATOMIC_SEQ_CST,
+                                            __ATOMIC_RELAXED) && writable)
+                note_cleared(&c, va);
+        }
+        ((volatile uint64_t *)bitmap)[w] = word;
+    }
+    int r = flush_cleared(&c);
+    return r < 0 ? r : n;
+}
+
+bool wp_fault_fix(uintptr_t addr)
+{
+    uint64_t *pte = pt_lookup(addr, false);
+    uint64_t old;
+
+    if (!pte)
+        return false;
+    old = __atomic_load_n(pte, __ATOMIC_RELAXED);
+    do {
+        /* Another vCPU gave W back first: retry.  (Left to the mirror, the
+         * collector could take W away again before it looks, and the fault
+         * would pass for a real violation.) */
+        if ((old & (DUNE_PTE_P | DUNE_PTE_W)) == (DUNE_PTE_P | DUNE_PTE_W))
+            return true;
+        if ((old & (DUNE_PTE_P | DUNE_PTE_WP)) != (DUNE_PTE_P | DUNE_PTE_WP))
+            return false; /* not ours */
+    } while (!__atomic_compare_exchange_n(pte, &old, (old | DUNE_PTE_W) & ~DUNE_PTE_WP, false,
+                                          __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
+    atomic_fetch_add_explicit(&dune_vm.wp_exits, 1, memory_order_relaxed);
+    return true;
+}
+
 long dune_dirty_read_clear(void *start, size_t len, uint64_t *bitmap)
 {
     return bits_read_clear(start, len, bitmap, DUNE_PTE_D, NULL);
@@ -206,9 +279,12 @@ int dune_protect(void *start, size_t len, int prot)
         if (!pte || !(*pte & DUNE_PTE_P))
             return -ENOMEM; /* like mprotect on an unmapped range */
         uint64_t old = *pte;
-        /* The frame stays: guest-physical is not the VA (gpa.c). */
-        __atomic_store_n(pte, (old & DUNE_PTE_ADDR) | bits | (old & (DUNE_PTE_A | DUNE_PTE_D)),
-                         __ATOMIC_SEQ_CST);
+        /* The frame stays: guest-physical is not the VA (gpa.c).  A page
+         * that was writable may have been written since the write-protect
+         * tracker looked (pgtable.c's pte_set keeps the same history). */
+        uint64_t hist = (old & (DUNE_PTE_A | DUNE_PTE_D | DUNE_PTE_WRITTEN)) |
+                        (old & DUNE_PTE_W ? DUNE_PTE_WRITTEN : 0);
+        __atomic_store_n(pte, (old & DUNE_PTE_ADDR) | bits | hist, __ATOMIC_SEQ_CST);
     }
     /* Dropping permissions must reach every TLB before we return. */
     arch_flush_tlb(e - s == PAGE_SIZE ? s : 0);

@@ -256,6 +256,10 @@ void signal_page_fault(struct dune_vcpu *v, struct arch_regs *r, struct sig_even
     uintptr_t pc = arch_guest_pc(v, r);
     int res;
 
+    /* The write-protect tracker's own fault (CPL3 mode, or the guest's
+     * fast path declined): give W back, retry.  The program never sees it. */
+    if (present && write && wp_fault_fix(e->addr))
+        return;
     if (present && to_pgflt_handler(v, r, e))
         return;
     pthread_mutex_lock(&dune_vm.lock);

@@ -8,6 +8,7 @@
  *   uffd      userfaultfd write-protect (async) + PAGEMAP_SCAN (native, Linux >= 6.7)
  *   softdirty /proc/self/clear_refs + pagemap soft-dirty bit (native, if the kernel has it)
  *   mprotect  write-protect + SIGSEGV (native reference, works everywhere)
+ *   wp        guest page protection, faults resolved in the guest (inside Dune only)
  * Reporting too many pages is allowed; missing a written page never is.
  * "Written" means stored to, by the CPU or by the kernel on the program's
  * behalf (see dirty_note_write); discarding a page (MADV_DONTNEED) is not
@@ -37,6 +38,7 @@ enum dirty_backend {
     DIRTY_UFFD,
     DIRTY_SOFTDIRTY,
     DIRTY_MPROTECT,
+    DIRTY_WP,
     DIRTY_NBACKENDS
 };
 

@@ -100,7 +100,7 @@ struct dirty_ops {
 
 extern const struct dirty_ops dirty_uffd_ops, dirty_softdirty_ops, dirty_mprotect_ops;
 #ifdef HAVE_DUNE
-extern const struct dirty_ops dirty_pte_ops, dirty_kvm_ops;
+extern const struct dirty_ops dirty_pte_ops, dirty_kvm_ops, dirty_wp_ops;
 #endif
 
 /* ---- a range of the Dune backends (dirty_dune.c) ---- */

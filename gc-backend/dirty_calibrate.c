@@ -156,14 +156,14 @@ static void child(int fd, unsigned mask, bool dune)
             _exit(1);
     }
 #ifdef HAVE_DUNE
-    if (dune && (mask & (1u << DIRTY_PTE | 1u << DIRTY_KVM))) {
+    if (dune && (mask & DIRTY_DUNE_MASK)) {
 #ifndef DIRTY_DUNE_BACKENDS
         if (!dune_enter)
             _exit(0);
 #endif
         int r = dune_enter(NULL);
-        for (enum dirty_backend b = DIRTY_PTE; b <= DIRTY_KVM; b++) {
-            if (!(mask & 1u << b))
+        for (enum dirty_backend b = 0; b < DIRTY_NBACKENDS; b++) {
+            if (!(mask & DIRTY_DUNE_MASK & 1u << b))
                 continue;
             memset(&c, 0, sizeof c);
             snprintf(why, sizeof why, "cannot enter Dune (%s)", strerror(-r));
@@ -257,8 +257,10 @@ static void cache_key(char *key, size_t len)
     if (f)
         fclose(f);
     uname(&u);
-    snprintf(key, len, "libgc-dune %s; %s %s %s %s; %s", PACKAGE_VERSION, u.sysname, u.release,
-             u.version, u.machine, model);
+    /* The sources measured are part of the key: a cache from a build
+     * with fewer of them is measured again. */
+    snprintf(key, len, "libgc-dune %s (pte kvm wp); %s %s %s %s; %s", PACKAGE_VERSION, u.sysname,
+             u.release, u.version, u.machine, model);
 }
 
 static int cache_path(char *path, size_t len)

@@ -12,6 +12,13 @@
 
 #pragma GCC visibility push(hidden)
 
+/* The sources that work only inside Dune. */
+#define DIRTY_DUNE_MASK (1u << DIRTY_PTE | 1u << DIRTY_KVM | 1u << DIRTY_WP)
+static inline bool dirty_is_dune(enum dirty_backend b)
+{
+    return DIRTY_DUNE_MASK >> b & 1;
+}
+
 /* Microseconds per page, best of a few rounds. */
 struct dirty_cost {
     bool measured;      /* the candidate was tried */

@@ -25,6 +25,7 @@
  * switch to ordinary references once the files exist. */
 extern const struct dirty_ops dirty_pte_ops __attribute__((weak));
 extern const struct dirty_ops dirty_kvm_ops __attribute__((weak));
+extern const struct dirty_ops dirty_wp_ops __attribute__((weak));
 extern int dune_active(void) __attribute__((weak));
 #endif
 #endif
@@ -34,6 +35,7 @@ static const struct dirty_ops *const backends[DIRTY_NBACKENDS] = {
 #ifdef HAVE_DUNE /* the Dune backends: dirty_pte.c, dirty_kvm.c */
     [DIRTY_PTE] = &dirty_pte_ops,
     [DIRTY_KVM] = &dirty_kvm_ops,
+    [DIRTY_WP] = &dirty_wp_ops,
 #endif
     [DIRTY_UFFD] = &dirty_uffd_ops,
     [DIRTY_SOFTDIRTY] = &dirty_softdirty_ops,
@@ -44,6 +46,7 @@ static const char *const names[DIRTY_NBACKENDS] = {
     [DIRTY_AUTO] = "auto",         [DIRTY_PTE] = "pte",
     [DIRTY_KVM] = "kvm",           [DIRTY_UFFD] = "uffd",
     [DIRTY_SOFTDIRTY] = "softdirty", [DIRTY_MPROTECT] = "mprotect",
+    [DIRTY_WP] = "wp",
 };
 
 /* Preference orders for DIRTY_AUTO.  Inside Dune the guest's own bits come
@@ -51,7 +54,7 @@ static const char *const names[DIRTY_NBACKENDS] = {
  * host-side view of guest memory. */
 static const enum dirty_backend native_order[] = {DIRTY_UFFD, DIRTY_SOFTDIRTY, DIRTY_MPROTECT};
 #ifdef HAVE_DUNE
-static const enum dirty_backend dune_order[] = {DIRTY_PTE, DIRTY_KVM, DIRTY_UFFD,
+static const enum dirty_backend dune_order[] = {DIRTY_PTE, DIRTY_KVM, DIRTY_WP, DIRTY_UFFD,
                                                 DIRTY_SOFTDIRTY, DIRTY_MPROTECT};
 #endif
 
@@ -159,7 +162,7 @@ int dirty_open_auto(struct inst *in, enum dirty_backend *id, unsigned mask, char
         for (size_t i = 0; i < sizeof(dune_order) / sizeof(dune_order[0]); i++)
             if (mask & 1u << dune_order[i])
                 order[n++] = dune_order[i];
-        snprintf(how, howlen, "inside Dune: first usable of pte kvm uffd softdirty mprotect");
+        snprintf(how, howlen, "inside Dune: first usable of pte kvm wp uffd softdirty mprotect");
     }
 #endif
     if (n == 0 && !how[0]) {

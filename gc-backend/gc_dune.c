@@ -147,11 +147,11 @@ static enum dirty_backend choose_auto(void)
     unsigned mask = cfg.env.candidates;
 #ifdef HAVE_DUNE
     const char *off = getenv("DUNE_DISABLE");
-    dune = (mask & (1u << DIRTY_PTE | 1u << DIRTY_KVM)) && !(off && *off) &&
+    dune = (mask & DIRTY_DUNE_MASK) && !(off && *off) &&
            access("/dev/kvm", R_OK | W_OK) == 0;
 #endif
     if (!dune)
-        mask &= ~(1u << DIRTY_PTE | 1u << DIRTY_KVM);
+        mask &= ~DIRTY_DUNE_MASK;
     if (dirty_calibrate(mask, dune, costs, &cached) < 0)
         return DIRTY_AUTO; /* dirty_open's own choice */
     size_t n = dirty_rank(mask, costs, order);
@@ -164,7 +164,7 @@ static enum dirty_backend choose_auto(void)
         return DIRTY_AUTO;
     }
     for (size_t i = 0; i < n; i++) {
-        if (order[i] != DIRTY_PTE && order[i] != DIRTY_KVM)
+        if (!dirty_is_dune(order[i]))
             return order[i];
         if (cfg.in_dune || enter_dune() == 0)
             return order[i];
@@ -182,10 +182,10 @@ static enum dirty_backend choose_backend(void)
         cfg.in_dune = true; /* dune-run: the program chose Dune, keep it */
         return b;
     }
-    if (b == DIRTY_PTE || b == DIRTY_KVM)
+    if (dirty_is_dune(b))
         return enter_dune() == 0 ? b : DIRTY_AUTO;
 #else
-    if (b == DIRTY_PTE || b == DIRTY_KVM) {
+    if (dirty_is_dune(b)) {
         say("gc-dune: built without Dune support; using a native dirty-page backend\n");
         return DIRTY_AUTO;
     }

@@ -30,8 +30,10 @@ API size_t gc_dune_bench_fields(char *buf, size_t len)
     if (st.in_dune && n >= 0 && (size_t)n < len) {
         struct dune_status ds;
         dune_status(&ds);
-        n += snprintf(buf + n, len - (size_t)n, " dune_syscalls=%lu dune_exits=%lu dune_faults=%lu",
-                      ds.syscalls, ds.exits, ds.faults);
+        n += snprintf(buf + n, len - (size_t)n,
+                      " dune_syscalls=%lu dune_exits=%lu dune_faults=%lu dune_wp_faults=%lu "
+                      "dune_wp_exits=%lu",
+                      ds.syscalls, ds.exits, ds.faults, ds.wp_faults, ds.wp_exits);
     }
 #endif
     return n < 0 ? 0 : (size_t)n;

@@ -35,7 +35,7 @@ if HAVE_DUNE
 # The Dune backends (guest PTE D bits, KVM dirty log) implement struct
 # dirty_ops from dirty_backend.h; they call the Dune core through dune.h
 # only.
-gc_backend_libdirty_la_SOURCES += gc-backend/dirty_pte.c gc-backend/dirty_kvm.c \
+gc_backend_libdirty_la_SOURCES += gc-backend/dirty_pte.c gc-backend/dirty_kvm.c gc-backend/dirty_wp.c \
 	gc-backend/dirty_dune.c
 gc_backend_libdirty_la_CPPFLAGS += -DDIRTY_DUNE_BACKENDS
 DIRTY_LIBS += dune/libdune-core.la

@@ -70,8 +70,14 @@ static uint64_t rng(void)
 }
 
 /* The backends in the order they are tried, for the loop tests. */
-static const enum dirty_backend all_backends[] = {DIRTY_PTE, DIRTY_KVM, DIRTY_UFFD,
+static const enum dirty_backend all_backends[] = {DIRTY_PTE, DIRTY_KVM, DIRTY_WP, DIRTY_UFFD,
                                                   DIRTY_SOFTDIRTY, DIRTY_MPROTECT};
+#define NDUNE 3 /* the first three work only inside Dune */
+
+static int is_dune(enum dirty_backend b)
+{
+    return b == DIRTY_PTE || b == DIRTY_KVM || b == DIRTY_WP;
+}
 #define NB (int)(sizeof(all_backends) / sizeof(all_backends[0]))
 
 /* pte and kvm work only inside Dune: the test process (Check forks one
@@ -79,7 +85,7 @@ static const enum dirty_backend all_backends[] = {DIRTY_PTE, DIRTY_KVM, DIRTY_UF
 static void enter_dune_for(enum dirty_backend b)
 {
 #ifdef HAVE_DUNE
-    if ((b == DIRTY_PTE || b == DIRTY_KVM) && dune_enter && dune_active && !dune_active()) {
+    if (is_dune(b) && dune_enter && dune_active && !dune_active()) {
         int err = dune_enter(NULL);
         if (err)
             printf("note: dune_enter: %s\n", strerror(-err));
@@ -99,7 +105,7 @@ static char dune_why[300] = "built without Dune";
 static struct dirty_tracker *open_or_skip(enum dirty_backend b, const char *test)
 {
     char why[256];
-    if ((b == DIRTY_PTE || b == DIRTY_KVM) && dune_state != DUNE_TEST_USABLE) {
+    if (is_dune(b) && dune_state != DUNE_TEST_USABLE) {
         ck_assert_msg(dune_state == DUNE_TEST_SKIP, "%s[%s]: %s", test, dirty_backend_name(b),
                       dune_why);
         printf("SKIP %s[%s]: %s\n", test, dirty_backend_name(b), dune_why);
@@ -107,7 +113,7 @@ static struct dirty_tracker *open_or_skip(enum dirty_backend b, const char *test
     }
     enter_dune_for(b);
     if (dirty_probe(b, why, sizeof(why)) < 0) {
-        ck_assert_msg(b != DIRTY_PTE && b != DIRTY_KVM, "%s[%s]: Dune is usable here, yet: %s",
+        ck_assert_msg(!is_dune(b), "%s[%s]: Dune is usable here, yet: %s",
                       test, dirty_backend_name(b), why);
         printf("SKIP %s[%s]: %s\n", test, dirty_backend_name(b), why);
         return NULL;
@@ -272,7 +278,7 @@ START_TEST(t_many_vmas)
     struct dirty_tracker *t = open_or_skip(b, "many_vmas");
     if (!t)
         return;
-    size_t np = ((b == DIRTY_PTE || b == DIRTY_KVM ? 128UL : 512UL) << 20) / PG;
+    size_t np = ((is_dune(b) ? 128UL : 512UL) << 20) / PG;
     char *m = map_pages(np);
     ck_assert_int_eq(dirty_track(t, m, np * PG), 0);
     uint64_t *wrote = new_bitmap(np);
@@ -770,7 +776,7 @@ static void assert_all_reported(const char *what, long n, const struct runs *r)
  * when called outside Dune, where their collects fail. */
 START_TEST(t_collect_all_fails)
 {
-    enum dirty_backend b = all_backends[_i]; /* pte, kvm */
+    enum dirty_backend b = all_backends[_i]; /* a Dune source */
     struct dirty_tracker *t = open_or_skip(b, "collect_all_fails");
     if (!t)
         return;
@@ -990,7 +996,7 @@ END_TEST
 START_TEST(t_vm_released)
 {
 #ifdef HAVE_DUNE
-    enum dirty_backend b = all_backends[_i]; /* pte, kvm */
+    enum dirty_backend b = all_backends[_i]; /* a Dune source */
     struct dirty_tracker *t = open_or_skip(b, "vm_released");
     if (!t)
         return;
@@ -1096,7 +1102,7 @@ END_TEST
  * are exact too.) */
 START_TEST(t_hold)
 {
-    enum dirty_backend b = all_backends[_i]; /* pte, kvm */
+    enum dirty_backend b = all_backends[_i]; /* a Dune source */
     struct dirty_tracker *t = open_or_skip(b, "hold");
     if (!t)
         return;
@@ -1566,13 +1572,13 @@ static Suite *dirty_suite(void)
     tcase_add_loop_test(prop, t_threads, 0, NB);
     tcase_add_loop_test(prop, t_collect_all, 0, NB);
     tcase_add_loop_test(prop, t_fork_child, 0, NB);
-    tcase_add_loop_test(prop, t_vm_released, 0, 2); /* pte, kvm */
-    tcase_add_loop_test(prop, t_hold, 0, 2); /* pte, kvm */
+    tcase_add_loop_test(prop, t_vm_released, 0, NDUNE);
+    tcase_add_loop_test(prop, t_hold, 0, NDUNE);
     tcase_add_loop_test(prop, t_prot_none, 0, NB);
     tcase_add_loop_test(prop, t_noted_subrange, 0, NB);
     tcase_add_loop_test(prop, t_open, 0, NB);
 #ifdef HAVE_DUNE
-    tcase_add_loop_test(prop, t_collect_all_fails, 0, 2);
+    tcase_add_loop_test(prop, t_collect_all_fails, 0, NDUNE);
 #endif
     suite_add_tcase(s, prop);
 

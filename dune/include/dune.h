@@ -86,6 +86,8 @@ struct dune_status {
     unsigned long shootdowns; /* TLB shootdowns that reached other vCPUs */
     unsigned vcpus;          /* vCPUs created (threads inside reuse them) */
     unsigned max_vcpus;      /* KVM's limit: a thread beyond it gets EAGAIN */
+    unsigned long wp_faults; /* write-protect faults resolved in the guest, no exit */
+    unsigned long wp_exits;  /* ... resolved on the host, after an exit */
 };
 DUNE_API int dune_status(struct dune_status *st);
 DUNE_API const char *dune_mode_name(enum dune_mode m);
@@ -110,6 +112,15 @@ DUNE_API void dune_message(const char *fmt, ...) __attribute__((format(printf, 1
 #define DUNE_PTE_A   0x020ULL
 #define DUNE_PTE_D   0x040ULL
 #define DUNE_PTE_NX  (1ULL << 63)
+/* Software bit (ignored by the CPU): W is withheld by the write-protect
+ * tracker (dune_wp_read_protect); a write fault on such a page restores W
+ * and is resolved in the guest, invisible to the program.  Any rewrite of
+ * the entry by the mirror drops it. */
+#define DUNE_PTE_WP  (1ULL << 9)
+/* Software bit: the entry lost W (the program's mprotect, say) since the
+ * write-protect tracker last read it, so the page may have been written;
+ * kept across rewrites, as D is. */
+#define DUNE_PTE_WRITTEN (1ULL << 10)
 #define DUNE_PTE_ADDR 0x000ffffffffff000ULL /* the frame: a guest-physical address */
 
 /* Width of the guest-physical addresses in use (0 outside a VM), and the
@@ -140,6 +151,17 @@ DUNE_API long dune_dirty_read_clear_except(void *start, size_t len, uint64_t *bi
                                           const uint64_t *keep);
 /* Same for the accessed bits. */
 DUNE_API long dune_accessed_read_clear(void *start, size_t len, uint64_t *bitmap);
+/* The write barrier of guest page protection ("Dune TLB" in the Dune
+ * paper): bit i of bitmap is set if page i of [start, start+len) is
+ * writable (written since this call protected it, or made writable by a
+ * new mapping), and every such page but those set in keep (may be NULL)
+ * loses W again, marked DUNE_PTE_WP, with the TLB flushed as for
+ * dune_dirty_read_clear.  The next write to a marked page faults; the
+ * guest's own #PF handler (CPL0 mode) or the host (CPL3 mode, after an
+ * exit) gives W back and the write proceeds.  Returns the number of
+ * writable pages or -errno. */
+DUNE_API long dune_wp_read_protect(void *start, size_t len, uint64_t *bitmap,
+                                   const uint64_t *keep);
 
 /* Batch the shootdowns of the read-and-clears above: between begin and
  * end, the calling thread's calls flush only its own vCPU, and end then

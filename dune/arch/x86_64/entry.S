@@ -19,6 +19,10 @@
     jmp dune_gp_entry
     .exitm
     .endif
+    .if (\n == 14)
+    jmp dune_pf_entry
+    .exitm
+    .endif
     .if (\n == 8) || ((\n >= 10) && (\n <= 14)) || (\n == 17) || (\n == 21) || (\n == 29) || (\n == 30)
     .else
     pushq $0
@@ -79,6 +83,93 @@ dune_gp_entry:                  /* [err, rip, cs, rflags, rsp, ss] */
 2:  addq $3, (%rsp)             /* past the 3-byte invlpg */
     iretq
 3:  pushq $13
+    jmp dune_exc_common
+
+/*
+ * #PF: the write-protect tracker's faults (priv.c, dune_wp_read_protect)
+ * are resolved here, in the guest, without an exit: a write to a present
+ * page whose entry carries the mark (bit 9) gets W back and the mark
+ * cleared, and the write is retried.  Only in CPL0 mode (dune_wp_fast),
+ * where this runs natively; a paravirtual KVM emulates CPL0, and there the
+ * exit below (and wp_fault_fix on the host) is as cheap.  Tables are
+ * walked through the pool's fixed offset (gpa.c: hva = gpa + delta);
+ * anything unexpected (not present, a huge page) takes the exit.
+ */
+#define PTE_ADDR_MASK 0x000ffffffffff000
+    .globl dune_wp_fast, dune_pool_delta, dune_wp_fast_faults
+    .hidden dune_wp_fast, dune_pool_delta, dune_wp_fast_faults
+    .data
+    .balign 8
+dune_pool_delta:        .quad 0 /* pool HVA minus its GPA */
+dune_wp_fast_faults:    .quad 0 /* faults resolved here */
+dune_wp_fast:           .byte 0 /* CPL0 mode and the pool is set */
+    .text
+
+.macro WALK shift
+    movq %rax, %rcx
+    shrq $\shift, %rcx
+    andq $511, %rcx
+    addq dune_pool_delta(%rip), %rdx
+    movq (%rdx,%rcx,8), %rdx
+    testq $1, %rdx              /* present */
+    jz 8f
+    testq $0x80, %rdx           /* a huge page: not ours */
+    jnz 8f
+    movabsq $PTE_ADDR_MASK, %rcx
+    andq %rcx, %rdx
+.endm
+
+dune_pf_entry:                  /* [err, rip, cs, rflags, rsp, ss] */
+    testb $1, dune_wp_fast(%rip)
+    jz 9f
+    pushq %rax
+    movq 8(%rsp), %rax
+    andq $3, %rax
+    cmpq $3, %rax               /* a write (2) to a present page (1) */
+    popq %rax
+    jne 9f
+    pushq %rax
+    pushq %rcx
+    pushq %rdx
+    pushq %rsi
+    movq %cr2, %rax
+    movq %rax, %rsi             /* for the invlpg */
+    movq %cr3, %rdx
+    movabsq $PTE_ADDR_MASK, %rcx
+    andq %rcx, %rdx
+    WALK 39
+    WALK 30
+    WALK 21
+    movq %rax, %rcx
+    shrq $12, %rcx
+    andq $511, %rcx
+    addq dune_pool_delta(%rip), %rdx
+    leaq (%rdx,%rcx,8), %rdx    /* the leaf entry */
+    movq (%rdx), %rax
+1:  testq $1, %rax
+    jz 8f
+    btq $9, %rax                /* DUNE_PTE_WP */
+    jnc 8f
+    /* W back and the mark gone in one step: the collector may be taking
+     * W away at the same moment (compare-and-swap there too). */
+    movq %rax, %rcx
+    orq $2, %rcx
+    btrq $9, %rcx
+    lock cmpxchgq %rcx, (%rdx)  /* rax: the entry we saw, or the new one */
+    jne 1b
+    invlpg (%rsi)
+    lock incq dune_wp_fast_faults(%rip)
+    popq %rsi
+    popq %rdx
+    popq %rcx
+    popq %rax
+    addq $8, %rsp               /* the error code */
+    iretq
+8:  popq %rsi
+    popq %rdx
+    popq %rcx
+    popq %rax
+9:  pushq $14
     jmp dune_exc_common
 
 /* Everything above runs at CPL0 or is a gate: signals are not delivered

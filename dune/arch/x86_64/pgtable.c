@@ -145,9 +145,26 @@ int pt_init(void)
     return root ? 0 : -ENOMEM;
 }
 
+/* entry.S's #PF fast path for the write-protect tracker: on (CPL0 mode)
+ * or off, and the offset from a table's GPA to its address. */
+extern uint64_t dune_pool_delta, dune_wp_fast_faults;
+extern uint8_t dune_wp_fast;
+
+unsigned long pt_wp_fast_faults(void)
+{
+    return (unsigned long)__atomic_load_n(&dune_wp_fast_faults, __ATOMIC_RELAXED);
+}
+
+void pt_wp_fast(bool on)
+{
+    __atomic_store_n(&dune_pool_delta, (uint64_t)(pool_base - pool_gpa), __ATOMIC_RELAXED);
+    __atomic_store_n(&dune_wp_fast, on && pool_base, __ATOMIC_RELEASE);
+}
+
 /* Drop every table (the VM is going away). */
 void pt_free(void)
 {
+    pt_wp_fast(false);
     if (pool_base)
         munmap((void *)pool_base, POOL_SIZE);
     gpa_pool_set(0);
@@ -247,7 +264,12 @@ static void pte_set(uint64_t *pte, uint64_t frame, uint64_t bits, uint64_t extra
 
     do {
         uint64_t f = frame == GPA_NONE ? (old & PTE_ADDR) : frame;
-        new = bits ? (f | bits | extra | (old & PTE_D)) : (old & PTE_D);
+        /* What the page's history needs: D, and for the write-protect
+         * tracker whether it was writable (so possibly written) since its
+         * last read (priv.c); the tracker's mark itself goes. */
+        uint64_t keep = (old & (PTE_D | DUNE_PTE_WRITTEN)) |
+                        ((old & (PTE_P | PTE_W)) == (PTE_P | PTE_W) ? DUNE_PTE_WRITTEN : 0);
+        new = bits ? (f | bits | extra | keep) : keep;
     } while (!__atomic_compare_exchange_n(pte, &old, new, false, __ATOMIC_SEQ_CST,
                                           __ATOMIC_RELAXED));
 }
