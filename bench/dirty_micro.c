@@ -33,8 +33,8 @@
 
 #define PG DUNE_PAGE_SIZE
 
-static const enum dirty_backend order[] = {DIRTY_PTE, DIRTY_KVM, DIRTY_UFFD, DIRTY_SOFTDIRTY,
-                                           DIRTY_MPROTECT};
+static const enum dirty_backend order[] = {DIRTY_PTE, DIRTY_KVM, DIRTY_WP, DIRTY_UFFD,
+                                           DIRTY_SOFTDIRTY, DIRTY_MPROTECT};
 #define NB (sizeof(order) / sizeof(order[0]))
 static const double fractions[] = {0.001, 0.10, 1.0};
 #define NF (sizeof(fractions) / sizeof(fractions[0]))

@@ -241,10 +241,17 @@ fi
 # steps.
 if [ $dune_rc -eq 0 ]; then
     run "linked, Dune + kvm dirty log" GC_DUNE_BACKEND=kvm GC_DUNE_EXPECT=kvm $linked
-    for b in kvm pte; do
+    for b in kvm pte wp; do
         run "safety, Dune + $b checked against mprotect" GC_DUNE_BACKEND=$b GC_DUNE_EXPECT=$b \
             GC_DUNE_CHECK=mprotect $safety
     done
+    # wp: two threads writing protected pages, checked; once with the
+    # faults resolved by the guest's own #PF handler (the CPL0 path, taken
+    # in CPL3 mode too with DUNE_WP_FAST=1).
+    run "linked, Dune + wp, checked against mprotect" CHECK_GC_DUNE_STEPS=6000 \
+        GC_DUNE_BACKEND=wp GC_DUNE_EXPECT=wp GC_DUNE_CHECK=mprotect $linked
+    run "linked, Dune + wp, guest #PF path, checked against mprotect" CHECK_GC_DUNE_STEPS=6000 \
+        DUNE_WP_FAST=1 GC_DUNE_BACKEND=wp GC_DUNE_EXPECT=wp GC_DUNE_CHECK=mprotect $linked
     # Every written page held (GC_DUNE_HOLD_ALL=1), for 2 collections.
     run "linked, Dune + kvm, all held 2, checked against mprotect" CHECK_GC_DUNE_STEPS=6000 \
         GC_DUNE_HOLD_ALL=1 GC_DUNE_HOLD=2 GC_DUNE_BACKEND=kvm GC_DUNE_EXPECT=kvm \

@@ -8,8 +8,9 @@
  *   tests/svm/kvm-counts [-n pages] [-r rounds]      (defaults 4096, 3)
  *
  * Rows: "untracked" (the same writes with no tracker: the floor), then
- * pte and kvm.  Columns, per written page: VM exits and KVM page faults
- * fixed (pf_fixed) during the writes; per collect: exits, TLB flushes KVM
+ * pte, kvm and wp.  Columns, per written page: VM exits, KVM page faults
+ * fixed (pf_fixed) and write-protect faults the guest resolved itself
+ * (wp's, in CPL0 mode) during the writes; per collect: exits, TLB flushes KVM
  * did (tlb_flush) and Dune's shootdown round trips.  The stats file is
  * read with a forwarded pread, whose own exit is subtracted.
  */
@@ -82,7 +83,7 @@ static void stats_read(const struct stats_fd *s, uint64_t *v)
 }
 
 struct row {
-    double exits_pp, pf_pp, collect_exits, collect_flushes, collect_shootdowns;
+    double exits_pp, pf_pp, guest_pf_pp, collect_exits, collect_flushes, collect_shootdowns;
     long reported;
 };
 
@@ -94,6 +95,15 @@ static unsigned long shootdowns(void)
     return st.shootdowns;
 }
 
+/* wp's faults resolved by the guest's own #PF handler, without an exit. */
+static unsigned long guest_faults(void)
+{
+    struct dune_status st;
+
+    dune_status(&st);
+    return st.wp_faults;
+}
+
 /* Writes, then a collect, each bracketed by counter reads.  A read of
  * the NSTATS counters costs NSTATS exits, counted in the next delta
  * (the pread's exit comes before the kernel reads the counter). */
@@ -101,18 +111,21 @@ static void measure(const struct stats_fd *s, struct dirty_tracker *t, char *mem
                     uint64_t *bitmap, struct row *out)
 {
     uint64_t a[NSTATS], b[NSTATS], c[NSTATS];
-    unsigned long sd0, sd1;
+    unsigned long sd0, sd1, g0, g1;
 
+    g0 = guest_faults();
     stats_read(s, a);
     for (size_t i = 0; i < n; i++)
         mem[i * PG]++;
     stats_read(s, b);
+    g1 = guest_faults();
     sd0 = shootdowns();
     out->reported = t ? dirty_collect(t, mem, n * PG, bitmap) : 0;
     sd1 = shootdowns();
     stats_read(s, c);
     out->exits_pp = (double)(b[S_EXITS] - a[S_EXITS] - NSTATS) / n;
     out->pf_pp = (double)(b[S_PF_FIXED] - a[S_PF_FIXED]) / n;
+    out->guest_pf_pp = (double)(g1 - g0) / n;
     out->collect_exits = (double)(c[S_EXITS] - b[S_EXITS] - NSTATS);
     out->collect_flushes = (double)(c[S_TLB_FLUSH] - b[S_TLB_FLUSH]);
     out->collect_shootdowns = (double)(sd1 - sd0);
@@ -120,8 +133,9 @@ static void measure(const struct stats_fd *s, struct dirty_tracker *t, char *mem
 
 static void print_row(const char *name, const struct row *r, size_t n)
 {
-    printf("| %-9s | %10.3f | %13.3f | %6ld/%-6zu | %13.0f | %15.0f | %15.0f |\n", name, r->exits_pp,
-           r->pf_pp, r->reported, n, r->collect_exits, r->collect_flushes, r->collect_shootdowns);
+    printf("| %-9s | %10.3f | %13.3f | %14.3f | %6ld/%-6zu | %13.0f | %15.0f | %15.0f |\n", name,
+           r->exits_pp, r->pf_pp, r->guest_pf_pp, r->reported, n, r->collect_exits,
+           r->collect_flushes, r->collect_shootdowns);
 }
 
 int main(int argc, char **argv)
@@ -168,9 +182,9 @@ int main(int argc, char **argv)
     dune_status(&st);
     printf("kvm-counts: mode %s, %zu pages written per round, last of %d rounds%s\n",
            dune_mode_name(st.mode), n, rounds, s.off[S_TLB_FLUSH] < 0 ? " (no tlb_flush stat)" : "");
-    printf("| source    | exits/page | pf_fixed/page | reported      | collect exits | "
+    printf("| source    | exits/page | pf_fixed/page | guest #PF/page | reported      | collect exits | "
            "KVM TLB flushes | Dune shootdowns |\n");
-    printf("|-----------|------------|---------------|---------------|---------------|"
+    printf("|-----------|------------|---------------|----------------|---------------|---------------|"
            "-----------------|-----------------|\n");
     {
         struct row row;
@@ -178,7 +192,9 @@ int main(int argc, char **argv)
             measure(&s, NULL, mem, n, bitmap, &row);
         print_row("untracked", &row, n);
     }
-    for (enum dirty_backend b = DIRTY_PTE; b <= DIRTY_KVM; b++) {
+    static const enum dirty_backend dune_sources[] = {DIRTY_PTE, DIRTY_KVM, DIRTY_WP};
+    for (size_t i = 0; i < sizeof dune_sources / sizeof dune_sources[0]; i++) {
+        enum dirty_backend b = dune_sources[i];
         struct dirty_tracker *t;
         struct row row;
 
