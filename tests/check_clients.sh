@@ -36,14 +36,14 @@ guile-compile ice-9/popen.scm'
 # runs the Dune ones inside the emulated-SVM guest then:
 # tests/svm/check_clients.dune); where it should and cannot, a failure.
 # CHECK_CLIENTS_BACKENDS replaces the list of sources (the guest's run:
-# "pte kvm").
+# "pte kvm wp").
 backends="uffd mprotect"
 . "${srcdir:-.}/tests/dune_usable.sh"
 dune_usable
 dune_rc=$?
 case $dune_rc in
-0) backends="$backends pte kvm" ;;
-77) dune_not_here "pte and kvm runs" ;;
+0) backends="$backends pte kvm wp" ;;
+77) dune_not_here "pte, kvm and wp runs" ;;
 *) echo "FAIL: Dune should work here and does not: $dune_why" ;;
 esac
 backends=${CHECK_CLIENTS_BACKENDS:-$backends}

@@ -32,5 +32,5 @@ step dune-micro ./bench/dune-micro -q
 step dirty-micro ./bench/dirty-micro -d -b pte,kvm,wp,uffd,mprotect -s 16 -w 256 -r 2 -R 1
 step gc-suite env RUNS=1 QUICK=1 sh bench/run-suite --no-charts --out "$out/suite" \
     --workloads "${SVM_BENCH_WORKLOADS:-gcbench list}" \
-    --modes "${SVM_BENCH_MODES:-full mprotect uffd dune dune-kvm dune-pte}"
+    --modes "${SVM_BENCH_MODES:-full mprotect uffd dune dune-kvm dune-pte dune-wp}"
 exit $rc

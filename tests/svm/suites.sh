@@ -65,7 +65,7 @@ for s in "$@"; do
     check_dune_gdb)
         suite "$s" sh tests/check_dune_gdb.sh ;;
     check_clients)
-        suite "$s" CHECK_CLIENTS_BACKENDS="pte kvm" sh tests/check_clients.sh ;;
+        suite "$s" CHECK_CLIENTS_BACKENDS="pte kvm wp" sh tests/check_clients.sh ;;
     gctest)
         suite "$s" GCTEST_SLOW=0 RUN_TIMEOUT="$tmo" sh tests/gctest_dune.sh ;;
     *)
