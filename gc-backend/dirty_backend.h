@@ -121,6 +121,9 @@ void dune_range_start_clean(struct dune_range *r,
 int dune_backend_open(int (*probe)(char *, size_t), void **state, char *why, size_t whylen);
 void dune_backend_close(void *state);
 void dune_backend_untrack(void *state, void *range);
+/* The TLB batch of dirty_collect_all (pte, wp): batch_begin, batch_end. */
+void dune_backend_batch_begin(void *state);
+int dune_backend_batch_end(void *state);
 
 /* ---- holding pages written again and again (dirty_hold.c) ---- */
 struct dirty_hold {

@@ -118,3 +118,24 @@ void dune_range_start_clean(struct dune_range *r,
         read_clear((void *)r->start, r->npages * DIRTY_PAGE_SIZE, scratch);
     free(scratch);
 }
+
+/* pte and wp: a collect of every range flushes once, at the end: one
+ * local flush and one shootdown per collection instead of per range with
+ * dirty pages.  If the caller already holds a batch open, its end does
+ * the flushing. */
+static __thread bool batch_mine;
+
+void dune_backend_batch_begin(void *state)
+{
+    (void)state;
+    batch_mine = dune_tlb_batch_begin() == 0;
+}
+
+int dune_backend_batch_end(void *state)
+{
+    (void)state;
+    if (!batch_mine)
+        return 0;
+    batch_mine = false;
+    return dune_tlb_batch_end();
+}

@@ -77,7 +77,7 @@ static long pte_collect_except(void *state, void *range, size_t first, size_t n,
     r = dune_dirty_read_clear_except((void *)(pr->start + first * DIRTY_PAGE_SIZE),
                                      n * DIRTY_PAGE_SIZE, bitmap, keep);
     /* The read-and-clear flushed every vCPU (or, in a batch, owes it to
-     * pte_batch_end); a failed shootdown is an error, and dirty.c then
+     * dune_backend_batch_end); a failed shootdown is an error, and dirty.c then
      * reports everything. */
     return dune_range_finish(pr, first, n, bitmap, r);
 }
@@ -85,26 +85,6 @@ static long pte_collect_except(void *state, void *range, size_t first, size_t n,
 static long pte_collect(void *state, void *range, size_t first, size_t n, uint64_t *bitmap)
 {
     return pte_collect_except(state, range, first, n, bitmap, NULL);
-}
-
-/* A collect of every range flushes once, at the end: one local flush and
- * one shootdown per collection instead of per range with dirty pages.  If
- * the caller already holds a batch open, its end does the flushing. */
-static __thread bool batch_mine;
-
-static void pte_batch_begin(void *state)
-{
-    (void)state;
-    batch_mine = dune_tlb_batch_begin() == 0;
-}
-
-static int pte_batch_end(void *state)
-{
-    (void)state;
-    if (!batch_mine)
-        return 0;
-    batch_mine = false;
-    return dune_tlb_batch_end();
 }
 
 const struct dirty_ops dirty_pte_ops = {
@@ -118,6 +98,6 @@ const struct dirty_ops dirty_pte_ops = {
     .collect = pte_collect,
     .collect_except = pte_collect_except,
     .collect_skip = pte_collect_except, /* open pages are kept, not re-armed */
-    .batch_begin = pte_batch_begin,
-    .batch_end = pte_batch_end,
+    .batch_begin = dune_backend_batch_begin,
+    .batch_end = dune_backend_batch_end,
 };

@@ -93,24 +93,6 @@ static long wp_collect(void *state, void *range, size_t first, size_t n, uint64_
     return wp_collect_except(state, range, first, n, bitmap, NULL);
 }
 
-/* As for pte: one flush and one shootdown per collection of every range. */
-static __thread bool batch_mine;
-
-static void wp_batch_begin(void *state)
-{
-    (void)state;
-    batch_mine = dune_tlb_batch_begin() == 0;
-}
-
-static int wp_batch_end(void *state)
-{
-    (void)state;
-    if (!batch_mine)
-        return 0;
-    batch_mine = false;
-    return dune_tlb_batch_end();
-}
-
 const struct dirty_ops dirty_wp_ops = {
     .name = "wp",
     .id = DIRTY_WP,
@@ -122,6 +104,6 @@ const struct dirty_ops dirty_wp_ops = {
     .collect = wp_collect,
     .collect_except = wp_collect_except,
     .collect_skip = wp_collect_except, /* open pages are kept writable, not re-protected */
-    .batch_begin = wp_batch_begin,
-    .batch_end = wp_batch_end,
+    .batch_begin = dune_backend_batch_begin,
+    .batch_end = dune_backend_batch_end,
 };
