@@ -129,9 +129,12 @@ void dump_regions(void);
  * [p, p + npages * PAGE) writable (and dirty) again. */
 void ptrfree_reopen(uintptr_t p, size_t npages);
 
-/* Is the heap page at p one libgc never scans: a free block, a
- * pointer-free one, or not heap at all? */
-bool page_unscanned(uintptr_t p);
+/* Will the heap page at p be written before libgc needs to know: a free
+ * block, a pointer-free one (libgc never scans either), memory that is not
+ * heap at all, or a small-object block with an unmarked object among its
+ * first `probes` (the sweeper and the allocator will refill it)?  Allocation
+ * lock held. */
+bool page_to_refill(uintptr_t p, unsigned probes);
 
 /* gc_dune_open.c: leave free and pointer-free heap pages open. */
 struct gc_dune_open_stats {

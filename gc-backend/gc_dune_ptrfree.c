@@ -67,10 +67,20 @@ static bool page_ptrfree(uintptr_t p)
     return base && kind_ptrfree(GC_get_kind_and_size(base, NULL));
 }
 
-bool page_unscanned(uintptr_t p)
+bool page_to_refill(uintptr_t p, unsigned probes)
 {
     void *base = GC_base((void *)p);
-    return !base || kind_ptrfree(GC_get_kind_and_size(base, NULL));
+    size_t sz = 0;
+    if (!base)
+        return true;
+    if (kind_ptrfree(GC_get_kind_and_size(base, &sz)))
+        return true;
+    if ((uintptr_t)base != p || sz == 0 || sz > PAGE / 2)
+        return false; /* a large object, or not a block's first page */
+    for (unsigned i = 0; i < probes && (i + 1) * sz <= PAGE; i++)
+        if (!GC_is_marked((char *)p + i * sz))
+            return true;
+    return false;
 }
 
 void ptrfree_reopen(uintptr_t p, size_t npages)

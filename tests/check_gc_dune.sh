@@ -119,6 +119,10 @@ knob "GC_DUNE_BACKEND=bogus" "gc-dune: GC_DUNE_BACKEND=bogus: not a backend" \
     GC_DUNE_BACKEND=bogus
 knob "GC_DUNE_FEED=bogus" "gc-dune: GC_DUNE_FEED=bogus: not soft or manual; using soft" \
     GC_DUNE_BACKEND=mprotect GC_DUNE_FEED=bogus
+knob "GC_DUNE_OPEN=abc" "gc-dune: GC_DUNE_OPEN=abc: not a page count; using 4" \
+    GC_DUNE_BACKEND=mprotect GC_DUNE_OPEN=abc
+knob "GC_DUNE_OPEN_PROBES=abc" "gc-dune: GC_DUNE_OPEN_PROBES=abc: not a number from 0 to 4096; using 64" \
+    GC_DUNE_BACKEND=mprotect GC_DUNE_OPEN_PROBES=abc
 knob "GC_DUNE_VERBOSE=loud" "gc-dune: GC_DUNE_VERBOSE=loud: not a number from 0 to 2; using 0" \
     GC_DUNE_BACKEND=mprotect GC_DUNE_VERBOSE=loud
 # GC_DUNE_CHECK=1: the default reference, named in the verbose line: for
