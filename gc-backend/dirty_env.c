@@ -19,7 +19,7 @@
 #include "dirty_env.h"
 #include "dirty_tracker.h"
 
-#define NAMES "auto pte kvm uffd softdirty mprotect"
+#define NAMES "auto pte kvm wp uffd softdirty mprotect"
 
 /* The value of GC_DUNE_<knob> or DIRTY_<knob>, and in var the variable's
  * name; NULL if neither is set. */
@@ -68,6 +68,8 @@ void dirty_env_read(struct dirty_env *e)
     memset(e, 0, sizeof *e);
     e->backend = DIRTY_AUTO;
     e->hold = DIRTY_HOLD_DEFAULT;
+    e->open_min = DIRTY_OPEN_MIN_DEFAULT;
+    e->open_probes = DIRTY_OPEN_PROBES_DEFAULT;
 
     if ((v = knob("BACKEND", var, sizeof var))) {
         if (strcmp(v, "off") == 0) {
@@ -99,6 +101,12 @@ void dirty_env_read(struct dirty_env *e)
         e->hold_all = n != 0;
     if (number("VERBOSE", 2, &n, "0"))
         e->verbose = n;
+    snprintf(dflt, sizeof dflt, "%u", DIRTY_OPEN_MIN_DEFAULT);
+    if (number("OPEN", 1u << 20, &n, dflt))
+        e->open_min = n;
+    snprintf(dflt, sizeof dflt, "%u", DIRTY_OPEN_PROBES_DEFAULT);
+    if (number("OPEN_PROBES", 4096, &n, dflt))
+        e->open_probes = n;
     e->candidates = ((1u << DIRTY_NBACKENDS) - 1) & ~1u;
     if ((v = knob("CANDIDATES", var, sizeof var))) {
         unsigned mask = 0;
@@ -117,7 +125,7 @@ void dirty_env_read(struct dirty_env *e)
         if (mask)
             e->candidates = mask;
         else
-            bad(var, v, "a comma-separated list of backends (pte kvm uffd softdirty mprotect)",
+            bad(var, v, "a comma-separated list of backends (pte kvm wp uffd softdirty mprotect)",
                 "all of them");
     }
 }

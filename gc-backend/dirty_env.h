@@ -1,13 +1,17 @@
 /*
  * dirty_env.h - the environment knobs (internal; dirty_env.c).
  *
- *   GC_DUNE_BACKEND / DIRTY_BACKEND    auto pte kvm uffd softdirty mprotect, or
+ *   GC_DUNE_BACKEND / DIRTY_BACKEND    auto pte kvm wp uffd softdirty mprotect, or
  *                                      off (libgc-dune leaves libgc alone)
  *   GC_DUNE_CHECK / DIRTY_CHECK        checking mode: a reference backend, or 1 /
  *                                      auto for the default reference; 0 for none
  *   GC_DUNE_HOLD / DIRTY_HOLD          collects a rewritten page is held (0-255)
  *   GC_DUNE_HOLD_ALL / DIRTY_HOLD_ALL  0 or 1: hold every written page
  *   GC_DUNE_VERBOSE / DIRTY_VERBOSE    0, 1 or 2 (libgc-dune's messages)
+ *   GC_DUNE_OPEN / DIRTY_OPEN          libgc-dune: shortest run of heap pages left
+ *                                      open after a collection (0: none)
+ *   GC_DUNE_OPEN_PROBES / ...          libgc-dune: objects probed per block for
+ *                                      the sweeper's (0-4096)
  *   GC_DUNE_CANDIDATES / DIRTY_CANDIDATES  what auto may pick, comma-separated
  *                                      (default: every backend)
  */
@@ -20,6 +24,9 @@
 
 #pragma GCC visibility push(hidden)
 
+#define DIRTY_OPEN_MIN_DEFAULT 4
+#define DIRTY_OPEN_PROBES_DEFAULT 64
+
 struct dirty_env {
     enum dirty_backend backend; /* DIRTY_AUTO unless set */
     bool off;                   /* BACKEND=off */
@@ -29,6 +36,7 @@ struct dirty_env {
     unsigned hold;              /* DIRTY_HOLD_DEFAULT unless set */
     bool hold_all;
     unsigned verbose;
+    unsigned open_min, open_probes; /* libgc-dune's open pages (gc_dune_open.c) */
     unsigned candidates;        /* what auto may pick: bit b for backend b */
 };
 

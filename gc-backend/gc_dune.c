@@ -69,7 +69,6 @@ static void parse_env(void)
     cfg.verbose = cfg.env.verbose > 0;
     cfg.verbose_level = (int)cfg.env.verbose;
     cfg.print_stats = getenv("GC_PRINT_STATS") != NULL;
-    open_configure();
 }
 
 /* Enter Dune, saying why not when it fails: 0 or -errno. */

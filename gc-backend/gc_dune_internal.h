@@ -142,11 +142,10 @@ struct gc_dune_open_stats {
     uint64_t ns;
 };
 extern struct gc_dune_open_stats open_stats;
-void open_configure(void);
-unsigned open_min_pages(void);
 void open_after_collection(void);
 
 /* gc_dune_report.c */
+uint64_t now_ns(void); /* CLOCK_MONOTONIC */
 void GC_CALLBACK event_cb(GC_EventType ev);
 
 /* gc_dune.c */

@@ -17,19 +17,19 @@
  * empty blocks, the world runs, the allocation lock is held) every tracked
  * page is classified through libgc's public API -- GC_base() is NULL for a
  * free block, GC_get_kind_and_size() names a pointer-free kind -- and runs
- * of at least `open_min` such pages are left open (dirty_set_open: not
+ * of at least GC_DUNE_OPEN (dirty_env.c; default 4) such pages are left open (dirty_set_open: not
  * armed, reported dirty at every read, which costs libgc nothing for these
  * blocks).  A page that has since become part of a pointer-ful block is
  * armed again; the tracker reports it once more at the next read, as it
  * was open when written.  Short runs stay armed: each open run costs the
  * tracker a system call to open, one to re-arm and one more scan per read.
- * GC_DUNE_OPEN=N sets open_min (0 turns this off).
+ * GC_DUNE_OPEN=0 turns this off.
  *
  * The same goes for a small-object block that holds a free object: the
  * sweeper will rebuild its free list and the allocator fill it, so it is
  * about to be written whole (ECL and Guile's compiler write mostly there).
- * GC_is_marked tells, object by object; up to `sweep_probes`
- * (GC_DUNE_OPEN_PROBES, default 64; 0: only free and pointer-free blocks)
+ * GC_is_marked tells, object by object; up to GC_DUNE_OPEN_PROBES
+ * (default 64; 0: only free and pointer-free blocks)
  * objects from the block's start are probed, and one unmarked is enough.
  * Such a page, being pointer-ful, is reported dirty and rescanned at every
  * collection while open; it is armed again once its probed objects are all
@@ -41,58 +41,16 @@
 #include "config.h"
 #endif
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "gc_dune_internal.h"
 
 #define WORDS(npages) (((npages) + 63) / 64)
 
-#define OPEN_MIN_DEFAULT 4
-
 struct gc_dune_open_stats open_stats;
-static unsigned open_min = OPEN_MIN_DEFAULT;
-#define PROBES_DEFAULT 64
-static unsigned sweep_probes = PROBES_DEFAULT;
 static uint64_t *want;      /* scratch: the pages to leave open in one region */
 static size_t want_words;
-
-void open_configure(void)
-{
-    const char *v = getenv("GC_DUNE_OPEN_PROBES");
-    if (v && *v) {
-        char *end;
-        unsigned long n = strtoul(v, &end, 10);
-        if (*end || n > 4096)
-            fprintf(stderr, "gc-dune: GC_DUNE_OPEN_PROBES=%s: not a number from 0 to 4096; using %u\n",
-                    v, sweep_probes);
-        else
-            sweep_probes = (unsigned)n;
-    }
-    v = getenv("GC_DUNE_OPEN");
-    if (!v || !*v)
-        return;
-    char *end;
-    unsigned long n = strtoul(v, &end, 10);
-    if (*end || n > 1u << 20)
-        fprintf(stderr, "gc-dune: GC_DUNE_OPEN=%s: not a page count; using %u\n", v, open_min);
-    else
-        open_min = (unsigned)n;
-}
-
-unsigned open_min_pages(void)
-{
-    return open_min;
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static bool bit(const uint64_t *b, size_t i)
 {
@@ -106,11 +64,11 @@ static void classify(const struct region *r, size_t npages)
     size_t run = 0;
     for (size_t i = 0; i <= npages; i++) {
         uintptr_t p = r->start + i * PAGE;
-        if (i < npages && page_to_refill(p, sweep_probes)) {
+        if (i < npages && page_to_refill(p, cfg.env.open_probes)) {
             run++;
             continue;
         }
-        if (run >= open_min) {
+        if (run >= cfg.env.open_min) {
             for (size_t k = i - run; k < i; k++)
                 want[k / 64] |= 1ULL << (k % 64);
         }
@@ -149,7 +107,7 @@ static void apply(struct region *r, size_t npages)
 
 void open_after_collection(void)
 {
-    if (!open_min || !feeding() || !dirty_can_open(cfg.tracker))
+    if (!cfg.env.open_min || !feeding() || !dirty_can_open(cfg.tracker))
         return;
     uint64_t t0 = now_ns();
     unsigned n = regions_ready();

@@ -20,7 +20,7 @@
 
 struct gc_dune_counts stats;
 
-static uint64_t now_ns(void)
+uint64_t now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -119,7 +119,7 @@ knob "GC_DUNE_BACKEND=bogus" "gc-dune: GC_DUNE_BACKEND=bogus: not a backend" \
     GC_DUNE_BACKEND=bogus
 knob "GC_DUNE_FEED=bogus" "gc-dune: GC_DUNE_FEED=bogus: not soft or manual; using soft" \
     GC_DUNE_BACKEND=mprotect GC_DUNE_FEED=bogus
-knob "GC_DUNE_OPEN=abc" "gc-dune: GC_DUNE_OPEN=abc: not a page count; using 4" \
+knob "GC_DUNE_OPEN=abc" "gc-dune: GC_DUNE_OPEN=abc: not a number from 0 to 1048576; using 4" \
     GC_DUNE_BACKEND=mprotect GC_DUNE_OPEN=abc
 knob "GC_DUNE_OPEN_PROBES=abc" "gc-dune: GC_DUNE_OPEN_PROBES=abc: not a number from 0 to 4096; using 64" \
     GC_DUNE_BACKEND=mprotect GC_DUNE_OPEN_PROBES=abc
