@@ -94,6 +94,15 @@ void pt_update_existing(uintptr_t start, uintptr_t end, int prot, bool user);
 int pt_map_flags(uintptr_t start, uintptr_t end, int prot, bool user, uint64_t extra);
 void pt_unmap(uintptr_t start, uintptr_t end);
 uint64_t *pt_lookup(uintptr_t va, bool create);
+/* The history a rewrite of leaf entry `old` must keep: its D bit, and for
+ * the write-protect tracker (priv.c) whether the page was writable, so
+ * possibly written, since the tracker last read it (DUNE_PTE_WRITTEN).
+ * The tracker's mark (DUNE_PTE_WP) is not kept. */
+static inline uint64_t pte_history(uint64_t old)
+{
+    uint64_t pw = DUNE_PTE_P | DUNE_PTE_W;
+    return (old & (DUNE_PTE_D | DUNE_PTE_WRITTEN)) | ((old & pw) == pw ? DUNE_PTE_WRITTEN : 0);
+}
 uintptr_t pt_root(void);
 void pt_wp_fast(bool on); /* the #PF fast path of the write-protect tracker */
 unsigned long pt_wp_fast_faults(void);

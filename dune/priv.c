@@ -279,12 +279,10 @@ int dune_protect(void *start, size_t len, int prot)
         if (!pte || !(*pte & DUNE_PTE_P))
             return -ENOMEM; /* like mprotect on an unmapped range */
         uint64_t old = *pte;
-        /* The frame stays: guest-physical is not the VA (gpa.c).  A page
-         * that was writable may have been written since the write-protect
-         * tracker looked (pgtable.c's pte_set keeps the same history). */
-        uint64_t hist = (old & (DUNE_PTE_A | DUNE_PTE_D | DUNE_PTE_WRITTEN)) |
-                        (old & DUNE_PTE_W ? DUNE_PTE_WRITTEN : 0);
-        __atomic_store_n(pte, (old & DUNE_PTE_ADDR) | bits | hist, __ATOMIC_SEQ_CST);
+        /* The frame stays: guest-physical is not the VA (gpa.c); so do A
+         * and the history every rewrite keeps. */
+        __atomic_store_n(pte, (old & (DUNE_PTE_ADDR | DUNE_PTE_A)) | bits | pte_history(old),
+                         __ATOMIC_SEQ_CST);
     }
     /* Dropping permissions must reach every TLB before we return. */
     arch_flush_tlb(e - s == PAGE_SIZE ? s : 0);

@@ -264,11 +264,7 @@ static void pte_set(uint64_t *pte, uint64_t frame, uint64_t bits, uint64_t extra
 
     do {
         uint64_t f = frame == GPA_NONE ? (old & PTE_ADDR) : frame;
-        /* What the page's history needs: D, and for the write-protect
-         * tracker whether it was writable (so possibly written) since its
-         * last read (priv.c); the tracker's mark itself goes. */
-        uint64_t keep = (old & (PTE_D | DUNE_PTE_WRITTEN)) |
-                        ((old & (PTE_P | PTE_W)) == (PTE_P | PTE_W) ? DUNE_PTE_WRITTEN : 0);
+        uint64_t keep = pte_history(old);
         new = bits ? (f | bits | extra | keep) : keep;
     } while (!__atomic_compare_exchange_n(pte, &old, new, false, __ATOMIC_SEQ_CST,
                                           __ATOMIC_RELAXED));
